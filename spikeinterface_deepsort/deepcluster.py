@@ -1,0 +1,239 @@
+"""Stage 4: DeepCluster (Caron et al., ECCV 2018) on spike snippets.
+
+Each round: embed the training snippets with the current CNN; reduce the embedding
+(PCA with whitening, then L2 normalisation); cluster with k-means into more clusters than there are likely units; then train
+the CNN for a fixed number of steps on those cluster ids with a freshly initialised head and
+class-balanced sampling. Rounds stop when consecutive assignments agree (normalised
+mutual information above ``nmi_stop``) or after ``max_rounds``. Each round is
+checkpointed so that an interrupted run resumes at the round it was in.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import normalized_mutual_info_score
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from .models import SnippetClassifier, SnippetEncoder
+from .snippets import SnippetDataset, SnippetStore
+from .torch_utils import torch_generator
+from .training import fit, load_checkpoint, predict, save_atomic
+
+logger = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ["round", "n_clusters", "train_loss", "train_accuracy", "nmi", "seconds"]
+
+
+@dataclass
+class DeepClusterResult:
+    model: SnippetClassifier
+    train_indices: np.ndarray
+    labels: np.ndarray  # last round's pseudo-labels of the training peaks
+    history: list[dict] = field(default_factory=list)
+
+
+def choose_training_peaks(n_peaks: int, max_peaks: int, rng: np.random.Generator) -> np.ndarray:
+    """A seeded, sorted subsample: training cost and memory stay flat on long recordings."""
+    if n_peaks <= max_peaks:
+        return np.arange(n_peaks)
+    return np.sort(rng.choice(n_peaks, size=max_peaks, replace=False))
+
+
+def number_of_clusters(num_channels: int, n_train: int, cluster_factor: float) -> int:
+    """More clusters than expected units (about one unit per channel), bounded by the data."""
+    k = int(round(cluster_factor * max(num_channels, 4)))
+    return int(np.clip(k, 2, max(2, n_train // 20)))
+
+
+def position_features(locations: np.ndarray, weight: float, scale_um: float = 40.0) -> np.ndarray:
+    """Peak positions in units of ~a unit's footprint, so they weigh like the L2-normalised embedding."""
+    return (np.asarray(locations, dtype=np.float32) - np.median(locations, axis=0)) * (weight / scale_um)
+
+
+import os
+_L2 = os.environ.get("DSS_L2", "1") == "1"
+
+
+def reduce_embedding(embedding: np.ndarray, n_components: int, seed: int) -> np.ndarray:
+    """PCA-whiten then L2-normalise, as DeepCluster does before k-means."""
+    n_components = int(min(n_components, embedding.shape[1], max(len(embedding) - 1, 1)))
+    reduced = PCA(n_components=n_components, whiten=False, random_state=seed).fit_transform(embedding)
+    if not _L2:
+        return reduced.astype(np.float32)
+    norms = np.linalg.norm(reduced, axis=1, keepdims=True)
+    return (reduced / np.maximum(norms, 1e-8)).astype(np.float32)
+
+
+def raw_pca_features(store: SnippetStore, indices: np.ndarray, seed: int, n_components: int = 10) -> np.ndarray:
+    """PCA of the raw training snippets (at most ``max_training_peaks`` of them, so bounded memory)."""
+    flat = np.asarray(store.snippets[indices], dtype=np.float32).reshape(len(indices), -1) / store.scale
+    n_components = int(min(n_components, flat.shape[1], max(len(indices) - 1, 1)))
+    return PCA(n_components=n_components, random_state=seed).fit_transform(flat)
+
+
+def cluster_pseudo_labels(features: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k-means pseudo-labels; empty or tiny clusters are re-seeded by splitting the largest ones."""
+    labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(features)
+    counts = np.bincount(labels, minlength=k)
+    rng = np.random.default_rng(seed)
+    for empty in np.flatnonzero(counts == 0):
+        largest = int(np.argmax(counts))
+        members = np.flatnonzero(labels == largest)
+        moved = rng.choice(members, size=len(members) // 2, replace=False)
+        labels[moved] = empty
+        counts = np.bincount(labels, minlength=k)
+    return labels
+
+
+def make_loader(dataset, batch_size: int, sampler=None, shuffle: bool = False, seed: int = 0) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=shuffle if sampler is None else False,
+        generator=torch_generator(seed) if (shuffle and sampler is None) else None,
+        num_workers=0,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def embed_snippets(model: SnippetClassifier, store: SnippetStore, indices: np.ndarray, batch_size: int,
+                   device: torch.device, progress: bool = False) -> np.ndarray:
+    """Embeddings of the snippets at ``indices``, computed in batches (never all snippets in RAM)."""
+    dataset = SnippetDataset(store.snippets, store.scale, indices=indices)
+    loader = make_loader(dataset, batch_size=max(batch_size, 512))
+    return predict(model.embed, loader, device, progress=progress, description="embed").numpy()
+
+
+def _write_history(history: list[dict], folder: Path) -> None:
+    with open(folder / "deepcluster_history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
+        writer.writeheader()
+        for row in history:
+            writer.writerow({key: row.get(key) for key in HISTORY_COLUMNS})
+    plot_history(history, folder / "deepcluster_history.png")
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [row["round"] for row in history]
+    fig, (ax_loss, ax_nmi) = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax_loss.plot(rounds, [row["train_loss"] for row in history], "o-")
+    ax_loss.set(xlabel="round", ylabel="training loss", title="DeepCluster loss")
+    nmi = [(row["round"], row["nmi"]) for row in history if row["nmi"] is not None]
+    if nmi:
+        ax_nmi.plot(*zip(*nmi), "o-", color="tab:green")
+    ax_nmi.set(xlabel="round", ylabel="NMI with previous round", title="Assignment stability", ylim=(0, 1.02))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_deepcluster(
+    store: SnippetStore,
+    num_channels: int,
+    params: dict,
+    folder: Path,
+    device: torch.device,
+    seed: int,
+    progress: bool = True,
+    resume: bool = False,
+) -> DeepClusterResult:
+    """Train the snippet encoder DeepCluster-style; see the module docstring."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    train_indices = choose_training_peaks(len(store), params["max_training_peaks"], rng)
+    k = number_of_clusters(num_channels, len(train_indices), params["cluster_factor"])
+
+    torch.manual_seed(seed)
+    encoder = SnippetEncoder(store.n_channels, store.n_samples, embedding_dim=params["embedding_dim"])
+    model = SnippetClassifier(encoder, k).to(device)
+
+    checkpoint_path = folder / "deepcluster_checkpoint.pt"
+    history: list[dict] = []
+    previous: np.ndarray | None = None
+    first_round = 0
+    state = load_checkpoint(checkpoint_path) if resume else None
+    if state is not None:
+        model.reset_head(k)
+        model.load_state_dict(state["model"])
+        history, previous, first_round = state["history"], state["labels"], state["epoch"] + 1
+        logger.info("DeepCluster: resuming after round %d", first_round)
+        if state.get("finished"):
+            return DeepClusterResult(model, train_indices, previous, history)
+
+    train_set = SnippetDataset(store.snippets, store.scale, indices=train_indices, augment=params["augment"], seed=seed)
+    labels = previous
+    for round_index in range(first_round, params["max_rounds"]):
+        t0 = time.perf_counter()
+        if round_index == 0:
+            # Warm start: the first pseudo-labels come from PCA of the raw snippets, which
+            # already separate most units; a random network's embedding does not, and on
+            # the few thousand snippets of a short recording DeepCluster cannot recover.
+            features = reduce_embedding(raw_pca_features(store, train_indices, seed), 32, seed)
+        else:
+            # Pseudo-labels come from the embedding alone: the network sees snippets centred on
+            # their peak, not where the peak is, so labels that depend on position are unlearnable.
+            embedding = embed_snippets(model, store, train_indices, params["batch_size"], device)
+            features = reduce_embedding(embedding, 32, seed)
+        labels = cluster_pseudo_labels(features, k, seed + round_index)
+        nmi = None if previous is None else float(normalized_mutual_info_score(previous, labels))
+        finished = nmi is not None and nmi >= params["nmi_stop"]
+        row = {"round": round_index + 1, "n_clusters": k, "nmi": nmi, "train_loss": None, "train_accuracy": None}
+        if not finished:
+            # Fresh head: cluster ids are arbitrary, the previous head's weights mean nothing now.
+            # A new optimiser too, so no Adam moment of the old head or round carries over.
+            model.reset_head(k)
+            optimizer = torch.optim.Adam(model.parameters(), lr=params["learning_rate"])
+            counts = np.bincount(labels, minlength=k).astype(np.float64)
+            sampler = WeightedRandomSampler(
+                weights=torch.as_tensor(1.0 / counts[labels]),
+                num_samples=params["steps_per_round"] * params["batch_size"],
+                replacement=True,
+                generator=torch_generator(seed + round_index),
+            )
+            train_set.labels = labels.astype(np.int64)
+            train_set.epoch = round_index
+            trained = fit(
+                model,
+                make_loader(train_set, params["batch_size"], sampler=sampler),
+                epochs=1,
+                device=device,
+                optimizer=optimizer,
+                progress=progress,
+                description=f"DeepCluster round {round_index + 1}",
+            )
+            row["train_loss"] = trained.history[-1]["train_loss"]
+            row["train_accuracy"] = trained.history[-1]["train_accuracy"]
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        logger.info(
+            "DeepCluster round %d: %d clusters, loss %s, NMI %s (%.1f s)",
+            round_index + 1, k,
+            "-" if row["train_loss"] is None else f"{row['train_loss']:.3f}",
+            "-" if nmi is None else f"{nmi:.3f}", row["seconds"],
+        )
+        save_atomic(
+            {"model": model.state_dict(), "epoch": round_index,
+             "history": history, "labels": labels, "finished": finished},
+            checkpoint_path,
+        )
+        _write_history(history, folder)
+        previous = labels
+        if finished:
+            break
+    return DeepClusterResult(model, train_indices, labels, history)

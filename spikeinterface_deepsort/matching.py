@@ -1,0 +1,90 @@
+"""Stage 6: templates of the units, then template matching over the whole recording.
+
+Detection is locally exclusive, so spikes that overlap in time and space are lost at
+detection; SpikeInterface's matching engines (``find_spikes_from_templates``) recover
+them by explaining the traces with the units' templates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from spikeinterface.core import NumpySorting, Templates, estimate_templates_with_accumulator
+from spikeinterface.core.base import minimum_spike_dtype
+from spikeinterface.sortingcomponents.matching import find_spikes_from_templates
+from spikeinterface.sortingcomponents.tools import clean_templates, compute_sparsity_from_peaks_and_label
+
+
+def peaks_to_spikes(peaks: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """A spike vector (sorted by segment then sample) of the labelled peaks; outliers (-1) dropped."""
+    keep = labels >= 0
+    spikes = np.zeros(int(keep.sum()), dtype=minimum_spike_dtype)
+    spikes["sample_index"] = peaks["sample_index"][keep]
+    spikes["segment_index"] = peaks["segment_index"][keep]
+    spikes["unit_index"] = labels[keep]
+    return spikes
+
+
+def estimate_templates(recording, peaks, labels, noise_levels, params, job_kwargs) -> Templates:
+    """Mean templates of the labelled peaks, sparse around each unit, low-SNR units removed."""
+    fs = recording.get_sampling_frequency()
+    nbefore = int(round(params["template_ms_before"] * fs / 1000.0))
+    nafter = int(round(params["template_ms_after"] * fs / 1000.0))
+    unit_ids = np.unique(labels[labels >= 0])
+    # relabel to 0..n-1 so unit_index matches unit_ids' positions
+    remap = np.full(labels.max() + 1 if len(labels) else 1, -1, dtype=np.int64)
+    remap[unit_ids] = np.arange(len(unit_ids))
+    dense_labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
+    spikes = peaks_to_spikes(peaks, dense_labels)
+    unit_ids = np.arange(len(unit_ids))
+    sparsity, _ = compute_sparsity_from_peaks_and_label(
+        peaks[dense_labels >= 0], spikes["unit_index"], unit_ids, recording, params["template_radius_um"]
+    )
+    templates_array = estimate_templates_with_accumulator(
+        recording, spikes, unit_ids, nbefore, nafter, return_in_uV=False, sparsity_mask=sparsity.mask,
+        job_name="estimate templates", **job_kwargs,
+    )
+    templates = Templates(
+        templates_array=templates_array,
+        sampling_frequency=fs,
+        nbefore=nbefore,
+        channel_ids=recording.channel_ids,
+        unit_ids=unit_ids,
+        sparsity_mask=sparsity.mask,
+        probe=recording.get_probe(),
+        is_in_uV=False,
+    )
+    return clean_templates(
+        templates,
+        sparsify_threshold=1.0,
+        noise_levels=noise_levels,
+        min_snr=params["min_template_snr"],
+        max_jitter_ms=0.2,
+        remove_empty=True,
+    )
+
+
+def match_templates(recording, templates: Templates, noise_levels, params, folder: Path, job_kwargs) -> np.ndarray:
+    """All spikes of the templates' units in the recording (gathered to disk, flat memory)."""
+    method = params["matching_method"]
+    method_kwargs = {}
+    if method in ("tdc-peeler", "wobble"):
+        method_kwargs["noise_levels"] = noise_levels
+    return find_spikes_from_templates(
+        recording,
+        templates,
+        method=method,
+        method_kwargs=method_kwargs,
+        pipeline_kwargs=dict(gather_mode="npy", dest=Path(folder)),
+        job_kwargs=job_kwargs,
+    )
+
+
+def spikes_to_sorting(spikes: np.ndarray, unit_ids, sampling_frequency: float) -> NumpySorting:
+    vector = np.zeros(spikes.size, dtype=minimum_spike_dtype)
+    vector["sample_index"] = spikes["sample_index"]
+    vector["unit_index"] = spikes["cluster_index"] if "cluster_index" in spikes.dtype.names else spikes["unit_index"]
+    vector["segment_index"] = spikes["segment_index"]
+    order = np.lexsort((vector["unit_index"], vector["sample_index"], vector["segment_index"]))
+    return NumpySorting(vector[order], sampling_frequency, np.asarray(unit_ids))

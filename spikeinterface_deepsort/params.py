@@ -1,0 +1,185 @@
+"""All settings of the sorter, in one documented table.
+
+``SORTER_PARAMS`` is the single source of truth: ``run_sorter``'s defaults and
+descriptions, the command line's ``--param NAME=VALUE``, validation, and the
+parameter reference in the docs are all generated from it.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .errors import ParameterError
+
+_NUMBER = (int, float)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One setting: its name, default, accepted types, meaning and allowed range."""
+
+    name: str
+    default: Any
+    types: tuple
+    description: str
+    group: str
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    strictly_positive: bool = False
+    allow_none: bool = False
+
+    def type_names(self) -> str:
+        names = [t.__name__ for t in self.types]
+        if self.allow_none:
+            names.append("None")
+        return " | ".join(names)
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` (ints promoted to float where a float is expected) or raise."""
+        if value is None and self.allow_none:
+            return None
+        if isinstance(value, bool) and bool not in self.types:
+            raise ParameterError(self._type_message(value))
+        if not isinstance(value, self.types):
+            raise ParameterError(self._type_message(value))
+        if float in self.types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.choices is not None and value not in self.choices:
+            raise ParameterError(
+                f"Parameter {self.name!r} must be one of {list(self.choices)}, got {value!r}. {self.description}"
+            )
+        if isinstance(value, _NUMBER) and not isinstance(value, bool):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ParameterError(f"Parameter {self.name!r} must be a finite number, got {value!r}.")
+            if self.strictly_positive and value <= 0:
+                raise ParameterError(f"Parameter {self.name!r} must be > 0, got {value!r}. {self.description}")
+            if self.minimum is not None and value < self.minimum:
+                raise ParameterError(
+                    f"Parameter {self.name!r} must be >= {self.minimum}, got {value!r}. {self.description}"
+                )
+            if self.maximum is not None and value > self.maximum:
+                raise ParameterError(
+                    f"Parameter {self.name!r} must be <= {self.maximum}, got {value!r}. {self.description}"
+                )
+        return value
+
+    def _type_message(self, value: Any) -> str:
+        return (
+            f"Parameter {self.name!r} must be of type {self.type_names()}, got {type(value).__name__} {value!r}. "
+            f"{self.description} Default: {self.default!r}."
+        )
+
+
+class ParamSchema:
+    """An ordered table of :class:`Param` with validation and command-line parsing."""
+
+    def __init__(self, params: Iterable[Param]):
+        self.params = {p.name: p for p in params}
+
+    def defaults(self) -> dict:
+        return {name: _copy_default(p.default) for name, p in self.params.items()}
+
+    def descriptions(self) -> dict:
+        return {name: p.description for name, p in self.params.items()}
+
+    def validate(self, values: dict) -> dict:
+        """Defaults updated with ``values``, every entry checked; unknown names are refused."""
+        if not isinstance(values, dict):
+            raise ParameterError(f"Parameters must be given as a dict, got {type(values).__name__}.")
+        unknown = [name for name in values if name not in self.params]
+        if unknown:
+            raise ParameterError(
+                f"Unknown parameter(s) {unknown}. Valid parameters are: {sorted(self.params)}. "
+                "See get_sorter_params_description('deepspikesort') for what each one does."
+            )
+        merged = self.defaults()
+        for name, value in values.items():
+            merged[name] = self.params[name].check(value)
+        return merged
+
+    def parse_assignment(self, text: str) -> tuple[str, Any]:
+        """Parse a command-line ``NAME=VALUE``; VALUE is read as a Python literal when it is one."""
+        if "=" not in text:
+            raise ParameterError(f"--param expects NAME=VALUE, got {text!r} (for example --param detect_threshold=5.5).")
+        name, raw = (part.strip() for part in text.split("=", 1))
+        if name not in self.params:
+            raise ParameterError(f"Unknown parameter {name!r}. Valid parameters are: {sorted(self.params)}.")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        if raw in ("none", "null"):
+            value = None
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        return name, self.params[name].check(value)
+
+    def markdown_table(self) -> str:
+        rows = ["| parameter | default | type | description |", "|---|---|---|---|"]
+        group = None
+        for p in self.params.values():
+            if p.group != group:
+                group = p.group
+                rows.append(f"| **{group}** | | | |")
+            rows.append(f"| `{p.name}` | `{p.default!r}` | {p.type_names()} | {p.description} |")
+        return "\n".join(rows)
+
+
+def _copy_default(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
+
+
+SORTER_PARAMS = ParamSchema(
+    [
+        # preprocessing
+        Param("apply_preprocessing", True, (bool,), "Bandpass, common median reference and whitening. Switch off for data that is already preprocessed (it must then be float, centred and roughly whitened).", "preprocessing"),
+        Param("freq_min", 300.0, _NUMBER, "Bandpass low cut-off in Hz.", "preprocessing", strictly_positive=True),
+        Param("freq_max", 6000.0, _NUMBER, "Bandpass high cut-off in Hz (capped below Nyquist).", "preprocessing", strictly_positive=True),
+        Param("common_reference", "auto", (str,), "Global median common reference: 'auto' applies it with 8 channels or more, where a median over channels estimates shared noise rather than spikes.", "preprocessing", choices=("auto", "on", "off")),
+        Param("whitening", True, (bool,), "Local whitening (SpikeInterface's whiten, mode='local').", "preprocessing"),
+        Param("whitening_radius_um", 100.0, _NUMBER, "Radius of the local whitening neighbourhood in µm.", "preprocessing", strictly_positive=True),
+        Param("motion_correction", "off", (str,), "Motion correction before detection with SpikeInterface's correct_motion: 'auto' applies it to probes with many contacts along depth (>= 64 channels spanning >= 400 µm), 'on' always, 'off' never.", "preprocessing", choices=("auto", "on", "off")),
+        Param("motion_preset", "dredge_fast", (str,), "correct_motion preset used when motion correction is on.", "preprocessing"),
+        Param("preset", "default", (str,), "'ibl' adds Neuropixels/IBL preprocessing: phase shift, bad-channel detection and interpolation, high-pass spatial filter (destriping).", "preprocessing", choices=("default", "ibl")),
+        # detection
+        Param("peak_sign", "neg", (str,), "Sign of the spike peaks to detect.", "detection", choices=("neg", "pos", "both")),
+        Param("detect_threshold", 5.0, _NUMBER, "Detection threshold in multiples of the noise level (MAD).", "detection", strictly_positive=True),
+        Param("detection_radius_um", 100.0, _NUMBER, "Radius in µm within which a peak must be the largest to be detected (locally exclusive).", "detection", strictly_positive=True),
+        Param("exclude_sweep_ms", 1.0, _NUMBER, "Dead time in ms within which a second peak in the neighbourhood is ignored.", "detection", strictly_positive=True),
+        # snippets
+        Param("snippet_ms_before", 1.0, _NUMBER, "Snippet start before the peak, in ms.", "snippets", strictly_positive=True),
+        Param("snippet_ms_after", 1.5, _NUMBER, "Snippet end after the peak, in ms.", "snippets", strictly_positive=True),
+        Param("snippet_radius_um", 60.0, _NUMBER, "Channels within this distance of the peak's channel are cut into the snippet (the nearest channels first).", "snippets", strictly_positive=True),
+        Param("max_snippet_channels", 8, (int,), "At most this many channels per snippet (the nearest ones).", "snippets", minimum=1),
+        Param("max_training_peaks", 40000, (int,), "DeepCluster trains on a seeded random subsample of at most this many peaks; all peaks are embedded and labelled afterwards. Bounds memory and time on long recordings.", "snippets", minimum=100),
+        # DeepCluster
+        Param("embedding_dim", 16, (int,), "Size of the CNN embedding.", "deepcluster", minimum=2),
+        Param("cluster_factor", 3.0, _NUMBER, "k-means uses this many clusters per expected unit (over-clustering, as DeepCluster does); expected units ~ one per channel.", "deepcluster", minimum=1.0),
+        Param("max_rounds", 8, (int,), "Maximum number of DeepCluster rounds (embed, cluster, train).", "deepcluster", minimum=1),
+        Param("steps_per_round", 150, (int,), "Optimiser steps on each round's pseudo-labels (batches drawn uniformly over clusters). A fixed count rather than an epoch, so short and long recordings train alike.", "deepcluster", minimum=1),
+        Param("nmi_stop", 0.95, _NUMBER, "Stop when the NMI between consecutive rounds' assignments exceeds this.", "deepcluster", minimum=0.0, maximum=1.0),
+        Param("batch_size", 256, (int,), "Training and embedding batch size (halved automatically after a CUDA out-of-memory error).", "deepcluster", minimum=1),
+        Param("learning_rate", 1e-3, _NUMBER, "Adam learning rate.", "deepcluster", strictly_positive=True),
+        Param("augment", True, (bool,), "Augment training snippets with noise, time jitter and amplitude scaling.", "deepcluster"),
+        # units
+        Param("position_weight", 1.0, _NUMBER, "Weight of the peak's position on the probe beside the learned embedding when units are formed.", "units", minimum=0.0),
+        Param("min_cluster_size", 20, (int,), "HDBSCAN's minimum cluster size when units are formed from the embedding; smaller clusters are outliers.", "units", minimum=2),
+        Param("merge_max_template_diff", 0.3, _NUMBER, "Curation after matching: SpikeInterface's auto-merge joins nearby units whose templates differ by less than this (normalised L1), in steps of 0.05, when their cross-correlograms agree; 0 switches merging off.", "curation", minimum=0.0, maximum=1.0),
+        # matching
+        Param("matching_method", "circus-omp", (str,), "SpikeInterface template matching engine used to find all spikes, overlapping ones included; 'none' keeps the clustered peaks only.", "matching", choices=("circus-omp", "tdc-peeler", "wobble", "nearest", "none")),
+        Param("template_ms_before", 1.0, _NUMBER, "Template start before the peak, in ms.", "matching", strictly_positive=True),
+        Param("template_ms_after", 2.0, _NUMBER, "Template end after the peak, in ms.", "matching", strictly_positive=True),
+        Param("template_radius_um", 100.0, _NUMBER, "Template sparsity radius in µm around the unit's main channel.", "matching", strictly_positive=True),
+        Param("min_template_snr", 2.5, _NUMBER, "Units whose template peak-to-peak SNR is below this are dropped before matching.", "matching", minimum=0.0),
+        # run
+        Param("device", "auto", (str,), "'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'.", "run"),
+        Param("seed", 0, (int,), "Seed of every random choice; the same seed on the same machine gives the same Sorting.", "run", minimum=0, allow_none=True),
+        Param("resume", False, (bool,), "Continue an interrupted run in the same folder from its last finished stage or epoch (used with the Python API, run_deepspikesort, or the command line's --resume).", "run"),
+        Param("make_report", False, (bool,), "Write the HTML report (figures and quality metrics) into the sorter folder at the end.", "run"),
+        Param("job_kwargs", {}, (dict,), "SpikeInterface job_kwargs (n_jobs, chunk_duration, progress_bar, ...) for preprocessing, detection, snippet extraction and matching.", "run"),
+    ]
+)

@@ -1,0 +1,237 @@
+"""The DeepSpikeSort pipeline, stage by stage.
+
+    1. preprocessing      bandpass, common median reference, local whitening (SpikeInterface)
+    2. detection          locally exclusive threshold crossings (SpikeInterface's detect_peaks)
+    3. snippets           windows on each peak's neighbour channels, memory-mapped on disk
+    4. deepcluster        a CNN encoder trained by rounds of embed -> k-means -> train
+    5. units              HDBSCAN on the learned embedding and the peak's position
+    6. matching           templates of the units, then template matching (SpikeInterface)
+    7. curation           over-split units merged (SpikeInterface's auto-merge)
+
+Every stage writes its result into the sorter folder before the next starts, and logs
+its duration; with ``resume=True`` finished stages are read back instead of recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from spikeinterface.core import NumpySorting, Templates, load
+from spikeinterface.core.job_tools import fix_job_kwargs
+
+from .curation import merge_units
+from .deepcluster import embed_snippets, run_deepcluster
+from .detection import detect, estimate_noise_levels
+from .matching import estimate_templates, match_templates, spikes_to_sorting
+from .params import SORTER_PARAMS
+from .preprocessing import preprocess
+from .snippets import SnippetStore, extract_snippets
+from .torch_utils import resolve_device, seed_everything
+from .units import fit_units
+from .validation import check_recording
+
+logger = logging.getLogger("spikeinterface_deepsort")
+
+LOG_NAME = "deepspikesort.log"  # SpikeInterface copies sorter_output/<sorter_name>.log into spikeinterface_log.json
+
+
+class StageTimer:
+    """Logs each stage's start and duration and keeps them in ``stages.json``."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / "stages.json"
+        self.durations = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        logger.info("stage %s: started", name)
+        t0 = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - t0
+        self.durations[name] = round(seconds, 3)
+        self.path.write_text(json.dumps(self.durations, indent=2))
+        logger.info("stage %s: done in %.1f s", name, seconds)
+
+
+@contextmanager
+def _log_to_file(folder: Path, verbose: bool):
+    handler = logging.FileHandler(Path(folder) / LOG_NAME)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    console = None
+    if verbose and not logging.getLogger().handlers:
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter("deepspikesort %(message)s"))
+        logger.addHandler(console)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        if console is not None:
+            logger.removeHandler(console)
+        logger.setLevel(previous_level)
+
+
+def _save_sorting_atomic(sorting, folder: Path):
+    """Save to a temporary folder, then rename: a crash never leaves a half-written Sorting that loads."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    saved = sorting.save(folder=tmp)
+    del saved
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return load(folder)
+
+
+def _save_templates(templates: Templates, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, templates_array=templates.templates_array, sparsity_mask=templates.sparsity.mask,
+             unit_ids=templates.unit_ids, nbefore=templates.nbefore)
+    os.replace(tmp, path)
+
+
+def _load_templates(path: Path, recording) -> Templates:
+    data = np.load(path)
+    return Templates(
+        templates_array=data["templates_array"], sampling_frequency=recording.get_sampling_frequency(),
+        nbefore=int(data["nbefore"]), channel_ids=recording.channel_ids, unit_ids=data["unit_ids"],
+        sparsity_mask=data["sparsity_mask"], probe=recording.get_probe(), is_in_uV=False,
+    )
+
+
+def _empty_sorting(recording, folder: Path, reason: str):
+    warnings.warn(f"deepspikesort: {reason}; returning an empty Sorting.")
+    logger.warning("%s; returning an empty Sorting", reason)
+    empty = NumpySorting.from_unit_dict([{} for _ in range(recording.get_num_segments())],
+                                        recording.get_sampling_frequency())
+    return _save_sorting_atomic(empty, folder / "sorting")
+
+
+def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bool = True):
+    """Sort ``recording``; everything is written into ``folder`` (the sorter output folder).
+
+    ``params`` are validated against :data:`SORTER_PARAMS` before any work starts. The
+    final Sorting is saved in ``folder / "sorting"`` and returned.
+    """
+    params = SORTER_PARAMS.validate(params or {})
+    check_recording(recording)
+    device = resolve_device(params["device"])
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    resume = params["resume"]
+    seed = params["seed"]
+    job_kwargs = fix_job_kwargs(dict(params["job_kwargs"]))
+    job_kwargs.setdefault("progress_bar", verbose)
+    job_kwargs["progress_bar"] = job_kwargs["progress_bar"] and verbose
+    seed_everything(seed if seed is not None else 0)
+
+    with _log_to_file(folder, verbose):
+        stage = StageTimer(folder)
+        logger.info("sorting %s on %s with %d channels, %.1f s", recording.__class__.__name__, device,
+                    recording.get_num_channels(), recording.get_total_duration())
+
+        with stage("preprocessing"):
+            rec = preprocess(recording, params, folder, job_kwargs)
+
+        with stage("detection"):
+            if resume and (folder / "peaks.npy").exists():
+                peaks, noise_levels = np.load(folder / "peaks.npy"), np.load(folder / "noise_levels.npy")
+            else:
+                noise_levels = estimate_noise_levels(rec, seed, job_kwargs)
+                peaks = detect(rec, noise_levels, params, job_kwargs)
+                np.save(folder / "noise_levels.npy", noise_levels)
+                np.save(folder / "peaks.npy", peaks)
+            logger.info("%d peaks detected", len(peaks))
+        if len(peaks) < max(2 * params["min_cluster_size"], 50):
+            return _empty_sorting(recording, folder, f"only {len(peaks)} peaks were detected (too short or too quiet)")
+
+        with stage("snippets"):
+            if resume and SnippetStore.is_complete(folder / "snippets"):
+                store = SnippetStore.load(folder / "snippets")
+            else:
+                store = extract_snippets(
+                    rec, peaks, folder / "snippets", params["snippet_ms_before"], params["snippet_ms_after"],
+                    params["snippet_radius_um"], params["max_snippet_channels"], job_kwargs,
+                )
+
+        with stage("deepcluster"):
+            trained = run_deepcluster(store, rec.get_num_channels(), params, folder / "deepcluster", device, seed,
+                                      progress=verbose, resume=resume)
+
+        with stage("units"):
+            labels_path = folder / "peak_labels.npy"
+            if resume and labels_path.exists():
+                peak_labels = np.load(labels_path)
+            else:
+                peak_labels = _label_all_peaks(trained, store, params, device, seed, verbose)
+                np.save(labels_path, peak_labels)
+            n_units = len(np.unique(peak_labels[peak_labels >= 0]))
+            logger.info("%d units from the embedding, %d outlier peaks dropped", n_units, int((peak_labels < 0).sum()))
+        if n_units == 0:
+            return _empty_sorting(recording, folder, "no unit could be formed from the detected peaks")
+
+        with stage("templates"):
+            templates_path = folder / "templates.npz"
+            if resume and templates_path.exists():
+                templates = _load_templates(templates_path, rec)
+            else:
+                templates = estimate_templates(rec, peaks, peak_labels, noise_levels, params, job_kwargs)
+                _save_templates(templates, templates_path)
+            logger.info("%d templates kept for matching", len(templates.unit_ids))
+        if len(templates.unit_ids) == 0:
+            return _empty_sorting(recording, folder, "no unit had a template above min_template_snr")
+
+        with stage("matching"):
+            fs = rec.get_sampling_frequency()
+            if params["matching_method"] == "none":
+                keep = np.isin(peak_labels, templates.unit_ids)
+                spikes = np.zeros(int(keep.sum()), dtype=[("sample_index", "int64"), ("segment_index", "int64"),
+                                                          ("cluster_index", "int64"), ("amplitude", "float32")])
+                spikes["sample_index"] = peaks["sample_index"][keep]
+                spikes["segment_index"] = peaks["segment_index"][keep]
+                spikes["cluster_index"] = np.searchsorted(templates.unit_ids, peak_labels[keep])
+                spikes["amplitude"] = 1.0
+            else:
+                matching_folder = folder / "matching"
+                shutil.rmtree(matching_folder, ignore_errors=True)
+                spikes = match_templates(rec, templates, noise_levels, params, matching_folder, job_kwargs)
+            sorting = spikes_to_sorting(spikes, templates.unit_ids, fs)
+            logger.info("%d spikes found", len(spikes))
+
+        with stage("curation"):
+            sorting = merge_units(rec, sorting, templates, spikes, noise_levels, params, job_kwargs)
+            logger.info("%d units after curation", len(sorting.unit_ids))
+
+        sorting = _save_sorting_atomic(sorting, folder / "sorting")
+        if params["make_report"]:
+            with stage("report"):
+                from .report import make_report
+
+                make_report(folder.parent if folder.name == "sorter_output" else folder, recording=recording)
+        return sorting
+
+
+def _label_all_peaks(trained, store, params, device, seed, verbose) -> np.ndarray:
+    """Fit units on the training peaks, then assign every peak chunk by chunk."""
+    train_embedding = embed_snippets(trained.model, store, trained.train_indices, params["batch_size"], device)
+    finder, train_labels = fit_units(train_embedding, store.locations[trained.train_indices], params, seed)
+    labels = np.full(len(store), -1, dtype=np.int64)
+    labels[trained.train_indices] = train_labels
+    others = np.setdiff1d(np.arange(len(store)), trained.train_indices)
+    chunk = 50_000
+    for start in range(0, len(others), chunk):
+        index = others[start:start + chunk]
+        embedding = embed_snippets(trained.model, store, index, params["batch_size"], device)
+        labels[index] = finder.predict(embedding, store.locations[index])
+    return labels

@@ -1,0 +1,81 @@
+"""The SpikeInterface sorter class: a thin shell around :func:`run_deepspikesort`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spikeinterface.core import load
+from spikeinterface.sorters.internal.si_based import ComponentsBasedSorter
+
+from . import __version__
+from .params import SORTER_PARAMS
+from .pipeline import run_deepspikesort
+from .torch_utils import resolve_device
+from .validation import check_recording
+
+
+class DeepSpikeSortSorter(ComponentsBasedSorter):
+    """DeepSpikeSort: DeepCluster-trained CNN features, HDBSCAN units, SpikeInterface template matching."""
+
+    sorter_name = "deepspikesort"
+    compiled_name = None
+    _default_params = SORTER_PARAMS.defaults()
+    _params_description = SORTER_PARAMS.descriptions()
+    gpu_capability = "nvidia-optional"
+    requires_locations = True
+    handle_multi_segment = True
+    installation_mesg = "\tpip install spikeinterface-deepsort\n"
+    sorter_description = __doc__
+
+    @classmethod
+    def get_sorter_version(cls):
+        return __version__
+
+    @classmethod
+    def use_gpu(cls, params) -> bool:
+        return params.get("device", "auto") != "cpu"
+
+    @classmethod
+    def initialize_folder(cls, recording, output_folder, verbose, remove_existing_folder):
+        # Our checks first: their messages say how to fix the recording, and nothing is
+        # created on disk for a recording that cannot be sorted.
+        check_recording(recording)
+        return super().initialize_folder(recording, output_folder, verbose, remove_existing_folder)
+
+    @classmethod
+    def _check_params(cls, recording, output_folder, params):
+        params = SORTER_PARAMS.validate(params)
+        resolve_device(params["device"])
+        return params
+
+    @classmethod
+    def _run_from_folder(cls, sorter_output_folder, params, verbose):
+        recording = cls.load_recording_from_folder(Path(sorter_output_folder).parent, with_warnings=False)
+        run_deepspikesort(recording, sorter_output_folder, params, verbose=verbose)
+
+    @classmethod
+    def _get_result_from_folder(cls, sorter_output_folder):
+        return load(Path(sorter_output_folder) / "sorting")
+
+
+def resume_sorting(output_folder, verbose: bool = True):
+    """Continue an interrupted ``run_sorter("deepspikesort", ..., folder=output_folder)``.
+
+    Finished stages are read back from the sorter folder; DeepCluster continues from its
+    last finished round. Returns the Sorting, like ``run_sorter``.
+    """
+    import json
+
+    from .errors import OutputFolderError
+
+    output_folder = Path(output_folder)
+    params_file = output_folder / "spikeinterface_params.json"
+    if not params_file.exists():
+        raise OutputFolderError(f"{output_folder} holds no deepspikesort run to resume (no spikeinterface_params.json).")
+    all_params = json.loads(params_file.read_text())
+    if all_params.get("sorter_name") != DeepSpikeSortSorter.sorter_name:
+        raise OutputFolderError(f"{output_folder} was written by {all_params.get('sorter_name')!r}, not deepspikesort.")
+    all_params["sorter_params"]["resume"] = True
+    params_file.write_text(json.dumps(all_params, indent=4))
+    DeepSpikeSortSorter.run_from_folder(output_folder, raise_error=True, verbose=verbose)
+    return DeepSpikeSortSorter.get_result_from_folder(output_folder)

@@ -1,0 +1,76 @@
+import numpy as np
+import pandas as pd
+import torch
+
+from spikeinterface_deepsort.deepcluster import (
+    choose_training_peaks,
+    cluster_pseudo_labels,
+    number_of_clusters,
+    run_deepcluster,
+)
+from spikeinterface_deepsort.params import SORTER_PARAMS
+from spikeinterface_deepsort.snippets import SnippetStore
+
+
+def _store(tmp_path, n_per_unit=150, seed=0):
+    """Three synthetic 'units' with distinct shapes on 4 channels, saved as a snippet store."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, 40)
+    shapes = [-np.exp(-((t - 0.3) / 0.05) ** 2), -np.exp(-((t - 0.3) / 0.12) ** 2), np.sin(2 * np.pi * 3 * t) * np.exp(-t * 3)]
+    gains = [np.array([1.0, 0.5, 0.2, 0.1]), np.array([1.0, 0.9, 0.6, 0.3]), np.array([1.0, 0.2, 0.6, 0.1])]
+    snippets, labels = [], []
+    for unit, (shape, gain) in enumerate(zip(shapes, gains)):
+        x = 10 * shape[None, :, None] * gain[None, None, :] + rng.normal(0, 0.5, size=(n_per_unit, 40, 4))
+        snippets.append(x)
+        labels += [unit] * n_per_unit
+    snippets = np.concatenate(snippets).astype(np.float32)
+    folder = tmp_path / "snippets"
+    folder.mkdir()
+    np.save(folder / "snippets.npy", snippets)
+    locations = np.zeros(len(snippets), dtype=[("x", "float64"), ("y", "float64")])
+    np.save(folder / "locations.npy", locations)
+    np.save(folder / "neighbours.npy", np.arange(4)[None, :].repeat(4, 0))
+    (folder / "snippets.json").write_text('{"nbefore": 12, "nafter": 28, "n_peaks": %d, "scale": 10.0}' % len(snippets))
+    return SnippetStore.load(folder), np.array(labels)
+
+
+def test_training_subsample_is_seeded_sorted_and_bounded():
+    a = choose_training_peaks(1000, 100, np.random.default_rng(1))
+    b = choose_training_peaks(1000, 100, np.random.default_rng(1))
+    assert len(a) == 100 and np.array_equal(a, b) and np.all(np.diff(a) > 0)
+    assert len(choose_training_peaks(50, 100, np.random.default_rng(1))) == 50
+
+
+def test_more_clusters_than_channels_but_bounded_by_data():
+    assert number_of_clusters(32, 100_000, 3.0) == 96
+    assert number_of_clusters(32, 200, 3.0) == 10
+
+
+def test_pseudo_labels_have_no_empty_cluster():
+    features = np.random.default_rng(0).normal(size=(300, 4))
+    features[:5] += 100  # an extreme outlier group pulls centroids
+    labels = cluster_pseudo_labels(features, 12, seed=0)
+    assert np.all(np.bincount(labels, minlength=12) > 0)
+
+
+def test_deepcluster_rounds_write_history_and_learn_separable_units(tmp_path):
+    store, truth = _store(tmp_path)
+    params = SORTER_PARAMS.validate(dict(max_rounds=3, steps_per_round=30, batch_size=64, cluster_factor=1.0))
+    result = run_deepcluster(store, num_channels=4, params=params, folder=tmp_path / "dc",
+                             device=torch.device("cpu"), seed=0, progress=False)
+    history = pd.read_csv(tmp_path / "dc" / "deepcluster_history.csv")
+    assert list(history["round"]) == list(range(1, len(history) + 1)) and len(history) >= 2
+    assert history["nmi"].iloc[1:].between(0, 1).all()
+    assert (tmp_path / "dc" / "deepcluster_history.png").stat().st_size > 1000
+    # Every pseudo-label cluster holds spikes of a single true unit: over-clustering, never mixing.
+    purity = [np.bincount(truth[result.labels == c]).max() / (result.labels == c).sum() for c in np.unique(result.labels)]
+    assert min(purity) > 0.95
+
+
+def test_deepcluster_resumes_after_the_last_finished_round(tmp_path):
+    store, _ = _store(tmp_path)
+    params = SORTER_PARAMS.validate(dict(max_rounds=2, steps_per_round=10, batch_size=64, nmi_stop=1.0))
+    run_deepcluster(store, 4, params, tmp_path / "dc", torch.device("cpu"), seed=0, progress=False)
+    more = SORTER_PARAMS.validate(dict(max_rounds=3, steps_per_round=10, batch_size=64, nmi_stop=1.0))
+    resumed = run_deepcluster(store, 4, more, tmp_path / "dc", torch.device("cpu"), seed=0, progress=False, resume=True)
+    assert [row["round"] for row in resumed.history] == [1, 2, 3]

@@ -1,0 +1,43 @@
+"""End-to-end behaviour of run_deepspikesort: stage outputs, accuracy, edge cases."""
+
+import warnings
+
+import numpy as np
+import pytest
+import spikeinterface.core as sic
+from spikeinterface.comparison import compare_sorter_to_ground_truth
+
+from spikeinterface_deepsort import run_deepspikesort
+from spikeinterface_deepsort.datasets import ground_truth_recording
+
+STAGE_FILES = ["peaks.npy", "noise_levels.npy", "snippets/snippets.npy", "deepcluster/deepcluster_history.csv",
+               "deepcluster/deepcluster_history.png", "peak_labels.npy", "templates.npz", "stages.json",
+               "deepspikesort.log", "sorting"]
+
+
+def test_32_channel_reference_case_accuracy(tmp_path):
+    """REFERENCE §4 recording; the accuracy asserted is what the sorter reaches (see benchmarks/)."""
+    recording, gt = ground_truth_recording()
+    sorting = run_deepspikesort(recording, tmp_path, dict(job_kwargs=dict(n_jobs=2, progress_bar=False)), verbose=False)
+    for name in STAGE_FILES:
+        assert (tmp_path / name).exists(), name
+    perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
+    assert perf["accuracy"].mean() >= 0.75
+    assert (perf["accuracy"] > 0.8).sum() >= 13
+
+
+def test_multi_segment_recording_sorts(tmp_path, fast_params):
+    recording, gt = sic.generate_ground_truth_recording(durations=[20.0, 15.0], sampling_frequency=30000.0,
+                                                        num_channels=4, num_units=4, seed=5)
+    sorting = run_deepspikesort(recording, tmp_path, fast_params, verbose=False)
+    assert sorting.get_num_segments() == 2
+    assert all(len(sorting.get_unit_spike_train(u, segment_index=1)) > 0 for u in sorting.unit_ids)
+    perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
+    assert perf["accuracy"].mean() >= 0.7
+
+
+def test_quiet_recording_returns_an_empty_sorting_with_a_warning(tmp_path, fast_params):
+    recording = sic.generate_recording(num_channels=4, durations=[2.0], seed=0)  # noise only
+    with pytest.warns(UserWarning, match="empty Sorting"):
+        sorting = run_deepspikesort(recording, tmp_path, fast_params, verbose=False)
+    assert len(sorting.unit_ids) == 0 and sorting.get_num_segments() == 1
