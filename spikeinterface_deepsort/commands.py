@@ -87,7 +87,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     params = _parse_params(args.param, args.quiet)
     _check_output(output, args.overwrite)
     print(f"Generating a ground-truth recording: {args.num_channels} channels, {args.num_units} units, {args.duration:g} s")
-    recording, gt_sorting = ground_truth_recording(args.num_channels, args.num_units, args.duration, seed=args.seed)
+    recording, gt_sorting = ground_truth_recording(args.num_channels, args.num_units, args.duration, seed=args.seed,
+                                                   folder=output / "ground_truth")
     t0 = time.perf_counter()
     sorting = ss.run_sorter("deepspikesort", recording, folder=output / "sorting",
                             remove_existing_folder=args.overwrite, verbose=not args.quiet, **params)

@@ -158,7 +158,7 @@ SORTER_PARAMS = ParamSchema(
         Param("max_training_peaks", 40000, (int,), "DeepCluster trains on a seeded random subsample of at most this many peaks; all peaks are embedded and labelled afterwards. Bounds memory and time on long recordings.", "snippets", minimum=100),
         # DeepCluster
         Param("embedding_dim", 16, (int,), "Size of the CNN embedding.", "deepcluster", minimum=2),
-        Param("cluster_factor", 3.0, _NUMBER, "k-means uses this many clusters per expected unit (over-clustering, as DeepCluster does); expected units ~ one per channel.", "deepcluster", minimum=1.0),
+        Param("cluster_factor", 1.0, _NUMBER, "k-means pseudo-labels use this many clusters per channel of the probe (at least 10): more clusters than units are expected, as DeepCluster over-clusters, but not so many that one unit is cut into arbitrary pieces the network then learns to tell apart.", "deepcluster", minimum=0.1),
         Param("max_rounds", 8, (int,), "Maximum number of DeepCluster rounds (embed, cluster, train).", "deepcluster", minimum=1),
         Param("steps_per_round", 150, (int,), "Optimiser steps on each round's pseudo-labels (batches drawn uniformly over clusters). A fixed count rather than an epoch, so short and long recordings train alike.", "deepcluster", minimum=1),
         Param("nmi_stop", 0.95, _NUMBER, "Stop when the NMI between consecutive rounds' assignments exceeds this.", "deepcluster", minimum=0.0, maximum=1.0),
@@ -166,8 +166,8 @@ SORTER_PARAMS = ParamSchema(
         Param("learning_rate", 1e-3, _NUMBER, "Adam learning rate.", "deepcluster", strictly_positive=True),
         Param("augment", True, (bool,), "Augment training snippets with noise, time jitter and amplitude scaling.", "deepcluster"),
         # units
-        Param("position_weight", 1.0, _NUMBER, "Weight of the peak's position on the probe beside the learned embedding when units are formed.", "units", minimum=0.0),
-        Param("min_cluster_size", 20, (int,), "HDBSCAN's minimum cluster size when units are formed from the embedding; smaller clusters are outliers.", "units", minimum=2),
+        Param("position_weight", 1.0, _NUMBER, "Weight of the peak's position on the probe (in units of 20 µm) beside the standardised learned embedding when units are formed.", "units", minimum=0.0),
+        Param("min_cluster_size", 30, (int,), "HDBSCAN's minimum cluster size when units are formed from the embedding; smaller clusters are outliers.", "units", minimum=2),
         Param("merge_max_template_diff", 0.3, _NUMBER, "Curation after matching: SpikeInterface's auto-merge joins nearby units whose templates differ by less than this (normalised L1), in steps of 0.05, when their cross-correlograms agree; 0 switches merging off.", "curation", minimum=0.0, maximum=1.0),
         # matching
         Param("matching_method", "circus-omp", (str,), "SpikeInterface template matching engine used to find all spikes, overlapping ones included; 'none' keeps the clustered peaks only.", "matching", choices=("circus-omp", "tdc-peeler", "wobble", "nearest", "none")),

@@ -8,7 +8,6 @@ file, the line (as a text editor counts it, the header being line 1) and the col
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +60,7 @@ def _read_text_table(path: Path) -> pd.DataFrame:
         raise DataFormatError(f"{path}: the file is empty. {FORMAT_HINT}")
     try:
         # Everything as text first, so that bad cells are reported rather than silently coerced.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, quoting=csv.QUOTE_MINIMAL)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as error:
         raise DataFormatError(f"{path}: not a well-formed CSV file ({error}). Every line must have the same number of fields as the header.") from None
 
@@ -98,7 +97,8 @@ def _parse_samples(path: Path, table: pd.DataFrame, columns: list[str]) -> np.nd
     if bad.any():
         row, col = np.argwhere(bad)[0]
         cell = raw.iat[row, col]
-        what = "is missing" if cell is None or (isinstance(cell, float) and np.isnan(cell)) or str(cell).strip() == "" else f"is {cell!r}, not a finite number"
+        missing = pd.isna(cell) or str(cell).strip() == ""
+        what = "is missing" if missing else f"is {cell!r}, not a finite number"
         column_number = table.columns.get_loc(columns[col]) + 1
         raise DataFormatError(
             f"{path}: line {row + 2} (row index {table.iat[row, 0]!r}), column {columns[col]!r} (field {column_number}): "

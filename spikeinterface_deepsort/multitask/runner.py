@@ -87,10 +87,10 @@ def _fold_seed(seed: int, fold: int) -> int:
 class GroupSearch:
     """The Optuna objective for one model on one group of files, keeping the best trial's fold models."""
 
-    def __init__(self, model_name: str, group: list[WaveformDataset], splits: dict[str, list[FoldSplit]], settings: BenchmarkSettings):
-        self.model_name, self.group, self.splits, self.settings = model_name, group, splits, settings
+    def __init__(self, model_name: str, group: list[WaveformDataset], splits: dict[str, list[FoldSplit]],
+                 settings: BenchmarkSettings, bar: tqdm | None = None):
+        self.model_name, self.group, self.splits, self.settings, self.bar = model_name, group, splits, settings, bar
         self.best_value, self.best_number, self.best_models = -math.inf, None, None
-        self.bar: tqdm | None = None
 
     def train_all_folds(self, params: dict) -> list[FoldModel]:
         return [
@@ -143,48 +143,53 @@ def _group_name(model_name: str, group: list[WaveformDataset]) -> str:
     return "all" if is_multitask(model_name) else group[0].name
 
 
-def _benchmark_model(model_name, datasets, splits, settings, storage, output: Path, bar: tqdm) -> list[dict]:
-    """Search and test one model; write its files; return its summary rows."""
+def _score_test_folds(model_name: str, data: WaveformDataset, fold_models: list[FoldModel], splits, trial_number: int):
+    """Score each test fold of one file once; return the fold rows and the per-class table."""
+    fold_rows, tables = [], []
+    for fold_model in fold_models:
+        split = splits[data.name][fold_model.fold]
+        scores, per_class = score_test(fold_model, data, split)
+        fold_rows.append({
+            "model": model_name, "dataset": data.name, "fold": fold_model.fold, "trial": trial_number,
+            "n_train": split.train.size, "n_validation": split.validation.size, "n_test": split.test.size,
+            "best_epoch": fold_model.best_epoch, "train_seconds": round(fold_model.seconds, 2), **scores,
+            **{f"validation_{metric}": fold_model.validation_scores[data.name][metric] for metric in METRICS},
+        })
+        overall = pd.DataFrame([{"fold": fold_model.fold, "class": "all", "n_rows": split.test.size, **scores}])
+        tables += [overall, per_class.rename(columns={"accuracy": "si_accuracy"}).assign(fold=fold_model.fold)]
+    return fold_rows, pd.concat(tables, ignore_index=True)
+
+
+def _benchmark_model(model_name: str, datasets, splits, settings: BenchmarkSettings, storage: str, output: Path, bar: tqdm):
+    """Search and test one model; write its files; return its summary rows and its test-fold rows."""
     groups = [datasets] if is_multitask(model_name) else [[data] for data in datasets]
     trials, best_rows, fold_rows, per_dataset = [], [], [], {}
     for group in groups:
         group_name = _group_name(model_name, group)
         bar.set_description(f"{model_name} {group_name}")
-        search = GroupSearch(model_name, group, splits, settings)
-        search.bar = bar
+        search = GroupSearch(model_name, group, splits, settings, bar)
         study = run_study(
             f"{model_name}-{group_name}-{_fingerprint(group, settings)}", search.objective, settings.n_trials,
             storage, settings.seed, first_trial_params(model_name, settings.normalisation),
         )
-        trials.append(trials_table(study).assign(model=model_name, datasets=group_name))
+        trials.append(trials_table(study).assign(model=model_name, dataset=group_name))
         best = study.best_trial
         fold_models = search.fold_models_of(best)
         for data in group:
-            tables = []
-            for fold_model in fold_models:
-                split = splits[data.name][fold_model.fold]
-                scores, per_class = score_test(fold_model, data, split)
-                fold_rows.append({
-                    "model": model_name, "dataset": data.name, "fold": fold_model.fold, "trial": best.number,
-                    "n_train": split.train.size, "n_validation": split.validation.size, "n_test": split.test.size,
-                    "best_epoch": fold_model.best_epoch, "train_seconds": round(fold_model.seconds, 2), **scores,
-                    **{f"validation_{metric}": fold_model.validation_scores[data.name][metric] for metric in METRICS},
-                })
-                overall = pd.DataFrame([{"fold": fold_model.fold, "class": "all", "n_rows": split.test.size, **scores}])
-                tables += [overall, per_class.rename(columns={"accuracy": "si_accuracy"}).assign(fold=fold_model.fold)]
-            per_dataset[data.name] = pd.concat(tables, ignore_index=True)
-            tested = pd.DataFrame([row for row in fold_rows if row["dataset"] == data.name])
+            rows, per_dataset[data.name] = _score_test_folds(model_name, data, fold_models, splits, best.number)
+            fold_rows += rows
             best_rows.append({
                 "model": model_name, "dataset": data.name, "trial": best.number, "validation_objective": best.value,
-                **{"normalisation": settings.normalisation, **best.params},
-                **_mean_and_std(tested),
+                "normalisation": settings.normalisation, **best.params, **_mean_and_std(pd.DataFrame(rows)),
             })
     _write_model_files(output / model_name, trials, best_rows, fold_rows, per_dataset)
-    return [
-        {"model": model_name, "kind": "multi-task" if is_multitask(model_name) else "single-task", "trunk": trunk_of(model_name),
-         "dataset": row["dataset"], "n_folds": settings.n_folds, **{key: row[key] for key in row if key.endswith(("_mean", "_std"))}}
+    kind = "multi-task" if is_multitask(model_name) else "single-task"
+    summary_rows = [
+        {"model": model_name, "kind": kind, "trunk": trunk_of(model_name), "dataset": row["dataset"], "n_folds": settings.n_folds,
+         **{key: value for key, value in row.items() if key.endswith(("_mean", "_std"))}}
         for row in best_rows
     ]
+    return summary_rows, fold_rows
 
 
 def _write_model_files(folder: Path, trials, best_rows, fold_rows, per_dataset) -> None:
@@ -205,15 +210,17 @@ def run_benchmark(datasets: list[WaveformDataset], output: str | Path, settings:
     splits = {data.name: stratified_folds(data.labels, settings.n_folds, settings.seed, settings.validation_fraction) for data in datasets}
     storage = settings.storage or default_storage(output)
     n_studies = sum(1 if is_multitask(name) else len(datasets) for name in settings.models)
-    rows, threads = [], torch.get_num_threads()
+    rows, fold_rows, threads = [], [], torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
         with tqdm(total=n_studies * settings.n_trials, desc="multitask", unit="trial", disable=not progress) as bar:
             for model_name in settings.models:
-                rows += _benchmark_model(model_name, datasets, splits, settings, storage, output, bar)
+                model_rows, model_fold_rows = _benchmark_model(model_name, datasets, splits, settings, storage, output, bar)
+                rows += model_rows
+                fold_rows += model_fold_rows
                 logger.info("%s done: results in %s", model_name, output / model_name)
     finally:
         torch.set_num_threads(threads)
     summary = pd.DataFrame(rows)
-    write_summary(summary, output)
+    write_summary(summary, pd.DataFrame(fold_rows), output)
     return summary
