@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "spikeinterface_deepsort.commands",
     "spikeinterface_deepsort.phase1.commands",
     "spikeinterface_deepsort.multitask.commands",
+    "spikeinterface_deepsort.report_commands",
 ]
 
 

@@ -4,7 +4,7 @@ Each round: embed the training snippets with the current CNN; reduce the embeddi
 (PCA; see ``reduce_embedding`` for why neither whitening nor L2); cluster with k-means into more clusters than there are likely units; then train
 the CNN for a fixed number of steps on those cluster ids with a freshly initialised head and
 class-balanced sampling. Rounds stop when consecutive assignments agree (normalised
-mutual information above ``nmi_stop``) or after ``max_rounds``. Each round is
+mutual information above ``nmi_stop``, or no longer rising) or after ``max_rounds``. Each round is
 checkpointed so that an interrupted run resumes at the round it was in.
 """
 
@@ -21,8 +21,10 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import normalized_mutual_info_score
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
+from .distributed import broadcast_object, gather_in_order, is_distributed, is_main_process, rank, shard, world_size
 from .models import SnippetClassifier, SnippetEncoder
 from .snippets import SnippetDataset, SnippetStore
 from .torch_utils import torch_generator
@@ -30,6 +32,7 @@ from .training import fit, load_checkpoint, predict, save_atomic
 
 logger = logging.getLogger(__name__)
 
+NMI_PLATEAU = 0.01
 HISTORY_COLUMNS = ["round", "n_clusters", "train_loss", "train_accuracy", "nmi", "seconds"]
 
 
@@ -136,6 +139,12 @@ def plot_history(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def embed_training_peaks(model, store: SnippetStore, indices: np.ndarray, batch_size: int, device) -> np.ndarray:
+    """Embeddings of ``indices``; under torchrun each rank embeds an equal share and all get the whole, in order."""
+    local, _ = shard(indices)
+    return gather_in_order(embed_snippets(model, store, local, batch_size, device), len(indices))
+
+
 def run_deepcluster(
     store: SnippetStore,
     num_channels: int,
@@ -146,9 +155,15 @@ def run_deepcluster(
     progress: bool = True,
     resume: bool = False,
 ) -> DeepClusterResult:
-    """Train the snippet encoder DeepCluster-style; see the module docstring."""
+    """Train the snippet encoder DeepCluster-style; see the module docstring.
+
+    Under torchrun every rank calls this; rank 0 clusters, writes the checkpoint and the
+    history, and the others follow its labels and decisions.
+    """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    main = is_main_process()
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     train_indices = choose_training_peaks(len(store), params["max_training_peaks"], rng)
     k = number_of_clusters(num_channels, len(train_indices), params["cluster_factor"])
@@ -163,7 +178,6 @@ def run_deepcluster(
     first_round = 0
     state = load_checkpoint(checkpoint_path) if resume else None
     if state is not None:
-        model.reset_head(k)
         model.load_state_dict(state["model"])
         history, previous, first_round = state["history"], state["labels"], state["epoch"] + 1
         logger.info("DeepCluster: resuming after round %d", first_round)
@@ -174,60 +188,85 @@ def run_deepcluster(
     labels = previous
     for round_index in range(first_round, params["max_rounds"]):
         t0 = time.perf_counter()
+        # Every round starts from a state set by (seed, round) alone, so a run resumed at
+        # this round draws the same dropout masks and batches as an uninterrupted one.
+        torch.manual_seed(seed * 1000 + round_index)
         if round_index == 0:
             # Warm start: the first pseudo-labels come from PCA of the raw snippets, which
             # already separate most units; a random network's embedding does not, and on
             # the few thousand snippets of a short recording DeepCluster cannot recover.
-            features = reduce_embedding(raw_pca_features(store, train_indices, seed), 32, seed)
+            features = reduce_embedding(raw_pca_features(store, train_indices, seed), 32, seed) if main else None
         else:
             # Pseudo-labels come from the embedding alone: the network sees snippets centred on
             # their peak, not where the peak is, so labels that depend on position are unlearnable.
-            embedding = embed_snippets(model, store, train_indices, params["batch_size"], device)
-            features = reduce_embedding(embedding, 32, seed)
-        labels = cluster_pseudo_labels(features, k, seed + round_index)
-        nmi = None if previous is None else float(normalized_mutual_info_score(previous, labels))
-        finished = nmi is not None and nmi >= params["nmi_stop"]
+            embedding = embed_training_peaks(model, store, train_indices, params["batch_size"], device)
+            features = reduce_embedding(embedding, 32, seed) if main else None
+        decision = None
+        if main:
+            labels = cluster_pseudo_labels(features, k, seed + round_index)
+            nmi = None if previous is None else float(normalized_mutual_info_score(previous, labels))
+            previous_nmi = history[-1]["nmi"] if history else None
+            # Settled: consecutive assignments agree, or their agreement stopped rising (k-means
+            # boundaries keep jittering, so the NMI plateaus below 1 once the features are stable).
+            finished = nmi is not None and (
+                nmi >= params["nmi_stop"] or (previous_nmi is not None and nmi - previous_nmi < NMI_PLATEAU)
+            )
+            decision = (labels, nmi, finished)
+        labels, nmi, finished = broadcast_object(decision)
         row = {"round": round_index + 1, "n_clusters": k, "nmi": nmi, "train_loss": None, "train_accuracy": None}
         if not finished:
-            # Fresh head: cluster ids are arbitrary, the previous head's weights mean nothing now.
-            # A new optimiser too, so no Adam moment of the old head or round carries over.
-            model.reset_head(k)
-            optimizer = torch.optim.Adam(model.parameters(), lr=params["learning_rate"])
-            counts = np.bincount(labels, minlength=k).astype(np.float64)
-            sampler = WeightedRandomSampler(
-                weights=torch.as_tensor(1.0 / counts[labels]),
-                num_samples=params["steps_per_round"] * params["batch_size"],
-                replacement=True,
-                generator=torch_generator(seed + round_index),
-            )
-            train_set.labels = labels.astype(np.int64)
-            train_set.epoch = round_index
-            trained = fit(
-                model,
-                make_loader(train_set, params["batch_size"], sampler=sampler),
-                epochs=1,
-                device=device,
-                optimizer=optimizer,
-                progress=progress,
-                description=f"DeepCluster round {round_index + 1}",
-            )
+            trained = _train_round(model, train_set, labels, k, params, device, seed, round_index, progress)
             row["train_loss"] = trained.history[-1]["train_loss"]
             row["train_accuracy"] = trained.history[-1]["train_accuracy"]
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        logger.info(
-            "DeepCluster round %d: %d clusters, loss %s, NMI %s (%.1f s)",
-            round_index + 1, k,
-            "-" if row["train_loss"] is None else f"{row['train_loss']:.3f}",
-            "-" if nmi is None else f"{nmi:.3f}", row["seconds"],
-        )
-        save_atomic(
-            {"model": model.state_dict(), "epoch": round_index,
-             "history": history, "labels": labels, "finished": finished},
-            checkpoint_path,
-        )
-        _write_history(history, folder)
+        if main:
+            logger.info(
+                "DeepCluster round %d: %d clusters, loss %s, NMI %s (%.1f s)",
+                round_index + 1, k,
+                "-" if row["train_loss"] is None else f"{row['train_loss']:.3f}",
+                "-" if nmi is None else f"{nmi:.3f}", row["seconds"],
+            )
+            save_atomic(
+                {"model": model.state_dict(), "epoch": round_index,
+                 "history": history, "labels": labels, "finished": finished},
+                checkpoint_path,
+            )
+            _write_history(history, folder)
         previous = labels
         if finished:
             break
     return DeepClusterResult(model, train_indices, labels, history)
+
+
+def _train_round(model, train_set, labels, k, params, device, seed, round_index, progress):
+    """Fresh head and optimiser, then ``steps_per_round`` class-balanced steps (DDP under torchrun)."""
+    # Fresh head: cluster ids are arbitrary, the previous head's weights mean nothing now.
+    # A new optimiser too, so no Adam moment of the old head or round carries over.
+    model.reset_head(k)
+    trainee = model
+    if is_distributed():
+        trainee = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    optimizer = torch.optim.Adam(trainee.parameters(), lr=params["learning_rate"])
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    # Each rank draws its own batches, uniformly over clusters; a rank's batch is 1/world of
+    # the batch, so the round takes the same number of steps on the same total batch size.
+    local_batch = max(params["batch_size"] // world_size(), 1)
+    sampler = WeightedRandomSampler(
+        weights=torch.as_tensor(1.0 / counts[labels]),
+        num_samples=params["steps_per_round"] * local_batch,
+        replacement=True,
+        generator=torch_generator((seed + round_index) * 1009 + rank()),
+    )
+    train_set.labels = labels.astype(np.int64)
+    train_set.epoch = round_index
+    return fit(
+        trainee,
+        make_loader(train_set, local_batch, sampler=sampler),
+        epochs=1,
+        device=device,
+        optimizer=optimizer,
+        progress=progress,
+        description=f"DeepCluster round {round_index + 1}",
+        is_main_process=is_main_process(),
+    )

@@ -159,9 +159,9 @@ SORTER_PARAMS = ParamSchema(
         # DeepCluster
         Param("embedding_dim", 16, (int,), "Size of the CNN embedding.", "deepcluster", minimum=2),
         Param("cluster_factor", 1.0, _NUMBER, "k-means pseudo-labels use this many clusters per channel of the probe (at least 10): more clusters than units are expected, as DeepCluster over-clusters, but not so many that one unit is cut into arbitrary pieces the network then learns to tell apart.", "deepcluster", minimum=0.1),
-        Param("max_rounds", 8, (int,), "Maximum number of DeepCluster rounds (embed, cluster, train).", "deepcluster", minimum=1),
+        Param("max_rounds", 6, (int,), "Maximum number of DeepCluster rounds (embed, cluster, train).", "deepcluster", minimum=1),
         Param("steps_per_round", 150, (int,), "Optimiser steps on each round's pseudo-labels (batches drawn uniformly over clusters). A fixed count rather than an epoch, so short and long recordings train alike.", "deepcluster", minimum=1),
-        Param("nmi_stop", 0.95, _NUMBER, "Stop when the NMI between consecutive rounds' assignments exceeds this.", "deepcluster", minimum=0.0, maximum=1.0),
+        Param("nmi_stop", 0.95, _NUMBER, "Stop when the NMI between consecutive rounds' assignments exceeds this, or when it rises by less than 0.01 from one round to the next.", "deepcluster", minimum=0.0, maximum=1.0),
         Param("batch_size", 256, (int,), "Training and embedding batch size (halved automatically after a CUDA out-of-memory error).", "deepcluster", minimum=1),
         Param("learning_rate", 1e-3, _NUMBER, "Adam learning rate.", "deepcluster", strictly_positive=True),
         Param("augment", True, (bool,), "Augment training snippets with noise, time jitter and amplitude scaling.", "deepcluster"),

@@ -30,6 +30,7 @@ from spikeinterface.core.job_tools import fix_job_kwargs
 from .curation import merge_units
 from .deepcluster import embed_snippets, run_deepcluster
 from .detection import detect, estimate_noise_levels
+from .distributed import broadcast_object, is_main_process
 from .matching import estimate_templates, match_templates, spikes_to_sorting
 from .params import SORTER_PARAMS
 from .preprocessing import preprocess
@@ -125,21 +126,24 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
     final Sorting is saved in ``folder / "sorting"`` and returned.
     """
     params = SORTER_PARAMS.validate(params or {})
+    if not is_main_process():
+        return _join_deepcluster(Path(folder), params)
     check_recording(recording)
     device = resolve_device(params["device"])
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     resume = params["resume"]
-    seed = params["seed"]
+    # seed=None: draw one and log it, so that the run can still be reproduced afterwards.
+    seed = params["seed"] if params["seed"] is not None else int(np.random.SeedSequence().entropy % 2**31)
     job_kwargs = fix_job_kwargs(dict(params["job_kwargs"]))
     job_kwargs.setdefault("progress_bar", verbose)
     job_kwargs["progress_bar"] = job_kwargs["progress_bar"] and verbose
-    seed_everything(seed if seed is not None else 0)
+    seed_everything(seed)
 
     with _log_to_file(folder, verbose):
         stage = StageTimer(folder)
-        logger.info("sorting %s on %s with %d channels, %.1f s", recording.__class__.__name__, device,
-                    recording.get_num_channels(), recording.get_total_duration())
+        logger.info("sorting %s on %s with %d channels, %.1f s, seed %d", recording.__class__.__name__, device,
+                    recording.get_num_channels(), recording.get_total_duration(), seed)
 
         with stage("preprocessing"):
             rec = preprocess(recording, params, folder, job_kwargs)
@@ -153,7 +157,9 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
                 np.save(folder / "noise_levels.npy", noise_levels)
                 np.save(folder / "peaks.npy", peaks)
             logger.info("%d peaks detected", len(peaks))
-        if len(peaks) < max(2 * params["min_cluster_size"], 50):
+        enough_peaks = len(peaks) >= max(2 * params["min_cluster_size"], 50)
+        if not enough_peaks:
+            broadcast_object(False)  # torchrun workers waiting for DeepCluster can leave
             return _empty_sorting(recording, folder, f"only {len(peaks)} peaks were detected (too short or too quiet)")
 
         with stage("snippets"):
@@ -165,6 +171,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
                     params["snippet_radius_um"], params["max_snippet_channels"], job_kwargs,
                 )
 
+        broadcast_object(True)  # snippets are on disk: torchrun workers join DeepCluster
         with stage("deepcluster"):
             trained = run_deepcluster(store, rec.get_num_channels(), params, folder / "deepcluster", device, seed,
                                       progress=verbose, resume=resume)
@@ -174,7 +181,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
             if resume and labels_path.exists():
                 peak_labels = np.load(labels_path)
             else:
-                peak_labels = _label_all_peaks(trained, store, params, device, seed, verbose)
+                peak_labels = label_all_peaks(trained, store, params, device, seed)
                 np.save(labels_path, peak_labels)
             n_units = len(np.unique(peak_labels[peak_labels >= 0]))
             logger.info("%d units from the embedding, %d outlier peaks dropped", n_units, int((peak_labels < 0).sum()))
@@ -222,7 +229,19 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
         return sorting
 
 
-def _label_all_peaks(trained, store, params, device, seed, verbose) -> np.ndarray:
+def _join_deepcluster(folder: Path, params: dict) -> None:
+    """A torchrun rank other than 0: wait for rank 0's snippets, train DeepCluster with it, leave."""
+    if not broadcast_object(None):
+        return None
+    seed = params["seed"] if params["seed"] is not None else 0
+    seed_everything(seed)
+    store = SnippetStore.load(folder / "snippets")
+    run_deepcluster(store, store.neighbours.shape[0], params, folder / "deepcluster", resolve_device(params["device"]),
+                    seed, progress=False, resume=params["resume"])
+    return None
+
+
+def label_all_peaks(trained, store, params, device, seed) -> np.ndarray:
     """Fit units on the training peaks, then assign every peak chunk by chunk."""
     train_embedding = embed_snippets(trained.model, store, trained.train_indices, params["batch_size"], device)
     finder, train_labels = fit_units(train_embedding, store.locations[trained.train_indices], params, seed)

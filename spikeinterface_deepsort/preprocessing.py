@@ -66,15 +66,90 @@ def preprocess(recording, params: dict, folder: Path, job_kwargs: dict):
     return rec
 
 
-def _ibl_front_end(recording):
-    """IBL's destriping front end, built from SpikeInterface's preprocessing steps."""
-    if recording.get_property("inter_sample_shift") is not None:
-        recording = spre.phase_shift(recording)
+def _ibl_front_end(recording, seed: int | None = 0, job_kwargs: dict | None = None):
+    """IBL's destriping front end (ibl-neuropixel's ``destripe``), built from SpikeInterface's steps.
+
+    The order is the one SpikeInterface documents for reproducing IBL's destriping:
+
+    1. ``highpass_filter`` at 300 Hz, to float32 (removes the large DC offsets of raw
+       Neuropixels int16 data, which the FFT-based steps after it must not see);
+    2. ``phase_shift`` when the recording has the ``inter_sample_shift`` property
+       (``read_spikeglx`` sets it from the probe's ADC multiplexing table): realigns the
+       channels that one ADC samples one after another, before anything combines channels;
+    3. ``detect_bad_channels`` (IBL's coherence + PSD method; it expects traces in µV, so a
+       recording without gains falls back to the scale-free MAD method), then
+       ``interpolate_bad_channels`` (kriging from the good neighbours): dead, noisy and
+       outside-the-brain channels get their neighbours' signal. Skipped when half the
+       channels or more come out bad, which means the detection itself failed;
+    4. ``highpass_spatial_filter`` (IBL's "kfilt": a high-pass across depth with automatic
+       gain control, which removes the stripes that the whole probe shares), applied to
+       each shank on its own, with the channel padding capped to the shank's channel count.
+
+    Random chunks (bad-channel detection, the spatial filter's RMS) are drawn with ``seed``,
+    so the same seed gives the same preprocessing.
+    """
+    job_kwargs = dict(job_kwargs or {})
+    n_channels = recording.get_num_channels()
     recording = spre.highpass_filter(recording, freq_min=300.0, dtype="float32")
-    bad_ids, _ = spre.detect_bad_channels(recording, method="coherence+psd")
-    if len(bad_ids) > 0 and len(bad_ids) < recording.get_num_channels() // 2:
-        logger.info("interpolating %d bad channels", len(bad_ids))
+    if "inter_sample_shift" in recording.get_property_keys():
+        recording = spre.phase_shift(recording)
+
+    bad_ids = _ibl_bad_channels(recording, seed, job_kwargs)
+    if 0 < len(bad_ids) < n_channels / 2:
+        logger.info("interpolating %d bad channel(s): %s", len(bad_ids), list(bad_ids))
         recording = spre.interpolate_bad_channels(recording, bad_ids)
-    if recording.get_num_channels() >= 32:
-        recording = spre.highpass_spatial_filter(recording)
-    return recording
+    elif len(bad_ids) >= n_channels / 2:
+        logger.warning("bad-channel detection flagged %d of %d channels; not interpolating (detection unreliable "
+                       "on this recording)", len(bad_ids), n_channels)
+
+    groups = recording.get_channel_groups()
+    unique_groups = np.unique(groups) if groups is not None else np.array([0])
+    if len(unique_groups) == 1:
+        return _spatial_highpass(recording, seed, job_kwargs)
+    parts = recording.split_by(property="group")
+    filtered = [_spatial_highpass(parts[group], seed, job_kwargs) for group in unique_groups]
+    return _aggregate_in_order(filtered, recording.channel_ids)
+
+
+_MIN_CHANNELS_SPATIAL_FILTER = 16  # a high-pass across depth needs a column of contacts to work on
+_MIN_CHANNELS_BAD_CHANNEL_DETECTION = 16  # IBL's method compares each channel with an 11-channel median trend
+
+
+def _ibl_bad_channels(recording, seed, job_kwargs) -> np.ndarray:
+    if recording.get_num_channels() < _MIN_CHANNELS_BAD_CHANNEL_DETECTION:
+        return np.array([], dtype=recording.channel_ids.dtype)
+    # A random 0.3 s chunk per 0.5 s of recording, at most 100 (SpikeInterface's default).
+    num_chunks = int(np.clip(recording.get_total_duration() / 0.5, 1, 100))
+    kwargs = dict(num_random_chunks=num_chunks, seed=seed)
+    if recording.has_scaleable_traces():
+        bad_ids, _ = spre.detect_bad_channels(recording, method="coherence+psd", job_kwargs=_quiet(job_kwargs),
+                                              **kwargs)
+    else:
+        logger.info("recording has no gains to µV: bad channels detected with the MAD method instead of IBL's")
+        bad_ids, _ = spre.detect_bad_channels(recording, method="mad", **kwargs)
+    return np.asarray(bad_ids)
+
+
+def _spatial_highpass(recording, seed, job_kwargs):
+    n_channels = recording.get_num_channels()
+    if n_channels < _MIN_CHANNELS_SPATIAL_FILTER:
+        return recording
+    # random_slice_kwargs goes to get_noise_levels (the RMS the automatic gain control uses)
+    noise_kwargs = dict(random_slices_kwargs=dict(seed=seed), **_quiet(job_kwargs))
+    return spre.highpass_spatial_filter(recording, n_channel_pad=min(60, n_channels), random_slice_kwargs=noise_kwargs)
+
+
+def _quiet(job_kwargs: dict) -> dict:
+    """The job_kwargs the one-off estimates run with: the caller's n_jobs, no progress bar."""
+    kwargs = {k: v for k, v in (job_kwargs or {}).items() if k in ("n_jobs", "chunk_duration", "mp_context",
+                                                                   "max_threads_per_worker", "pool_engine")}
+    kwargs["progress_bar"] = False
+    return kwargs
+
+
+def _aggregate_in_order(recordings, channel_ids):
+    """Put per-shank recordings back together with the original channel order."""
+    import spikeinterface.core as sic
+
+    aggregated = sic.aggregate_channels(recordings)
+    return aggregated.select_channels(list(channel_ids))

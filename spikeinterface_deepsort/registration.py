@@ -2,7 +2,8 @@
 
 SpikeInterface has no plugin entry point for sorters: ``run_sorter`` looks names up in
 ``sorterlist.sorter_dict`` and ``installed_sorters`` walks ``sorter_full_list``, so the
-class is added to both.
+class is added to both. The clustering stage is also added to SpikeInterface's
+clustering methods, where ``find_clusters_from_peaks`` and ``ClusteringStudy`` look.
 """
 
 from __future__ import annotations
@@ -16,3 +17,9 @@ def register() -> None:
     if DeepSpikeSortSorter not in sorterlist.sorter_full_list:
         sorterlist.sorter_full_list.append(DeepSpikeSortSorter)
     sorterlist.sorter_dict[DeepSpikeSortSorter.sorter_name] = DeepSpikeSortSorter
+
+    from spikeinterface.sortingcomponents.clustering.method_list import clustering_methods
+
+    from .clustering_method import DeepClusterClustering
+
+    clustering_methods[DeepClusterClustering.name] = DeepClusterClustering

@@ -3,13 +3,15 @@ import pytest
 import spikeinterface.core as sic
 
 import spikeinterface_deepsort  # noqa: F401  (registers the sorter)
+from spikeinterface_deepsort.datasets import make_serializable
 
 
 @pytest.fixture(scope="session")
-def tetrode_case():
-    """SpikeInterface's own sorter-test recording: 4 channels, 60 s, with its ground truth."""
-    return sic.generate_ground_truth_recording(durations=[60.0], sampling_frequency=30000.0, num_channels=4,
-                                               num_units=5, seed=2205)
+def tetrode_case(tmp_path_factory):
+    """SpikeInterface's own sorter-test recording: 4 channels, 60 s, with its ground truth (serialisable)."""
+    recording, sorting = sic.generate_ground_truth_recording(durations=[60.0], sampling_frequency=30000.0,
+                                                             num_channels=4, num_units=5, seed=2205)
+    return make_serializable(recording, sorting, tmp_path_factory.mktemp("tetrode") / "ground_truth")
 
 
 @pytest.fixture(scope="session")

@@ -70,3 +70,14 @@ def test_scoring_is_in_eval_mode():
     first = predict_labels(model, waveforms, "T1", torch.device("cpu"))
     assert not model.training
     np.testing.assert_array_equal(first, predict_labels(model, waveforms, "T1", torch.device("cpu")))
+
+
+def test_task_and_class_weights_change_multitask_training_only_task_weights_ignored_alone():
+    def trunk_weights(model_name, datasets, **options):
+        settings = TrainingSettings(epochs=2, patience=2, batch_size=16, device="cpu", **options)
+        return train_fold(model_name, PARAMS, datasets, SPLITS, settings, seed=0).model.trunk.layers[0].weight
+
+    plain = trunk_weights("mtl-ffn", DATA)
+    assert not torch.equal(plain, trunk_weights("mtl-ffn", DATA, task_weights={"T2": 5.0}))
+    assert not torch.equal(plain, trunk_weights("mtl-ffn", DATA, class_weights="balanced"))
+    assert torch.equal(trunk_weights("ffn", DATA[:1]), trunk_weights("ffn", DATA[:1], task_weights={"T1": 5.0}))

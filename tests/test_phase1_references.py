@@ -112,3 +112,9 @@ def test_spikes_beyond_the_recording_are_refused(generated):
 def test_matching_reference_passes(generated):
     recording, sorting = generated
     check_reference_matches_recording(recording, sorting)
+
+
+def test_run_sorter_output_folder_is_detected(tmp_path):
+    (tmp_path / "sorter_output").mkdir()
+    (tmp_path / "spikeinterface_log.json").write_text("{}")
+    assert detect_reference_format(tmp_path) == "sorter_folder"

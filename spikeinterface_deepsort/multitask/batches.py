@@ -54,4 +54,4 @@ class MultiTaskBatches:
 
 def whole_batches(arrays: TaskArrays) -> list[dict]:
     """All rows of every task in one batch (validation and test sets are small)."""
-    return [{task: tensors for task, tensors in _as_tensors(arrays).items()}]
+    return [_as_tensors(arrays)]

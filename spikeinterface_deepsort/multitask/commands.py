@@ -33,11 +33,12 @@ def _task_weights(text: str) -> dict[str, float]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, value = item.partition("=")
         try:
-            weights[name.strip()] = float(value)
+            weight = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"task weight {item!r} is not NAME=NUMBER") from None
-        if weights[name.strip()] < 0:
+        if weight < 0:
             raise argparse.ArgumentTypeError(f"task weight {item!r} is negative")
+        weights[name.strip()] = weight
     return weights
 
 

@@ -90,6 +90,7 @@ def train_fold(
     class_weights = None
     if settings.class_weights == "balanced":
         class_weights = {data.name: balanced_class_weights(train[data.name][1], len(data.classes)) for data in datasets}
+    task_weights = settings.task_weights if len(datasets) > 1 else {}  # weights balance files against each other
     model = build_model(model_name, datasets[0].n_samples, {data.name: len(data.classes) for data in datasets}, params)
     result = fit(
         model,
@@ -97,7 +98,7 @@ def train_fold(
         epochs=settings.epochs,
         device=device,
         learning_rate=params["learning_rate"],
-        loss_step=MultiTaskLoss(settings.task_weights, class_weights),
+        loss_step=MultiTaskLoss(task_weights, class_weights),
         val_loader=whole_batches(validation),
         patience=settings.patience,
         progress=False,

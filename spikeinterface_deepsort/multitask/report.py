@@ -32,7 +32,7 @@ def markdown_table(summary: pd.DataFrame, metric: str = "accuracy") -> str:
 def paired_differences(fold_scores: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """Multi-task minus single-task ``metric`` per trunk and file, fold by fold (both use the same folds)."""
     rows = []
-    for model in sorted(set(fold_scores["model"])):
+    for model in dict.fromkeys(fold_scores["model"]):
         if not model.startswith("mtl-") or model.removeprefix("mtl-") not in set(fold_scores["model"]):
             continue
         single = fold_scores[fold_scores["model"] == model.removeprefix("mtl-")].set_index(["dataset", "fold"])[metric]
