@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "spikeinterface_deepsort.phase1.commands",
     "spikeinterface_deepsort.multitask.commands",
     "spikeinterface_deepsort.report_commands",
+    "spikeinterface_deepsort.export_commands",
 ]
 
 

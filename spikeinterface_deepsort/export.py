@@ -129,8 +129,8 @@ def build_analyzer(sorting, recording, sparse: bool = True, radius_um: float = 1
     job_kwargs = dict(job_kwargs or {})
     job_kwargs.setdefault("progress_bar", False)
     analyzer = create_sorting_analyzer(
-        sorting, filtered_for_export(recording), format="memory", sparse=sparse, method="radius",
-        radius_um=radius_um, seed=seed, **job_kwargs,
+        sorting, filtered_for_export(recording), format="memory", sparse=sparse,
+        sparsity_kwargs=dict(method="radius", radius_um=radius_um), seed=seed, job_kwargs=job_kwargs,
     )
     analyzer.compute(
         ["random_spikes", "templates", "noise_levels", "spike_amplitudes", "spike_locations", "unit_locations"],
@@ -293,4 +293,18 @@ def export_phy(sorting_or_sorter_folder, recording=None, output_folder=None, ana
     export_to_phy(analyzer, output_folder, compute_pc_features=compute_pc_features, copy_binary=copy_binary,
                   remove_if_exists=remove_if_exists, verbose=False, use_relative_path=True, **export_kwargs,
                   **job_kwargs)
+    _keep_non_numeric_unit_ids_readable(Path(output_folder), analyzer.unit_ids)
     return Path(output_folder)
+
+
+def _keep_non_numeric_unit_ids_readable(folder: Path, unit_ids) -> None:
+    """SpikeInterface 0.105's ``read_phy`` takes ``cluster_si_unit_ids.tsv`` as numbers and fails
+    on string unit ids; such ids are kept under the column ``si_unit_name`` instead (read back as
+    the ``si_unit_name`` property), and the Phy cluster ids become the unit ids."""
+    import pandas as pd
+
+    tsv = folder / "cluster_si_unit_ids.tsv"
+    if np.asarray(unit_ids).dtype.kind in "iu" or not tsv.exists():
+        return
+    table = pd.read_csv(tsv, sep="\t")
+    table.rename(columns={"si_unit_id": "si_unit_name"}).to_csv(tsv, sep="\t", index=False)

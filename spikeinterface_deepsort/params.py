@@ -144,6 +144,7 @@ SORTER_PARAMS = ParamSchema(
         Param("whitening_radius_um", 100.0, _NUMBER, "Radius of the local whitening neighbourhood in µm.", "preprocessing", strictly_positive=True),
         Param("motion_correction", "off", (str,), "Motion correction before detection with SpikeInterface's correct_motion: 'auto' applies it to probes with many contacts along depth (>= 64 channels spanning >= 400 µm), 'on' always, 'off' never.", "preprocessing", choices=("auto", "on", "off")),
         Param("motion_preset", "dredge_fast", (str,), "correct_motion preset used when motion correction is on.", "preprocessing"),
+        Param("cache_preprocessing", "auto", (str,), "Compute the preprocessing once for all later stages: 'memory', 'folder' (a binary copy in the sorter folder, deleted at the end), 'auto' (memory up to 512 MiB, folder beyond: memory stays bounded) or 'off' (recompute at each stage).", "preprocessing", choices=("auto", "memory", "folder", "off")),
         Param("preset", "default", (str,), "'ibl' adds Neuropixels/IBL preprocessing: phase shift, bad-channel detection and interpolation, high-pass spatial filter (destriping).", "preprocessing", choices=("default", "ibl")),
         # detection
         Param("peak_sign", "neg", (str,), "Sign of the spike peaks to detect.", "detection", choices=("neg", "pos", "both")),

@@ -33,7 +33,7 @@ from .detection import detect, estimate_noise_levels
 from .distributed import broadcast_object, is_main_process
 from .matching import estimate_templates, match_templates, spikes_to_sorting
 from .params import SORTER_PARAMS
-from .preprocessing import preprocess
+from .preprocessing import cache_preprocessed, preprocess
 from .snippets import SnippetStore, extract_snippets
 from .torch_utils import resolve_device, seed_everything
 from .units import fit_units
@@ -95,6 +95,13 @@ def _save_sorting_atomic(sorting, folder: Path):
     return load(folder)
 
 
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """np.save to a temporary file, then rename: a killed run never leaves a truncated stage file."""
+    tmp = path.with_name(path.stem + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
 def _save_templates(templates: Templates, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, templates_array=templates.templates_array, sparsity_mask=templates.sparsity.mask,
@@ -147,6 +154,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
 
         with stage("preprocessing"):
             rec = preprocess(recording, params, folder, job_kwargs)
+            rec, cache_folder = cache_preprocessed(rec, params["cache_preprocessing"], folder, job_kwargs, resume)
 
         with stage("detection"):
             if resume and (folder / "peaks.npy").exists():
@@ -154,8 +162,8 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
             else:
                 noise_levels = estimate_noise_levels(rec, seed, job_kwargs)
                 peaks = detect(rec, noise_levels, params, job_kwargs)
-                np.save(folder / "noise_levels.npy", noise_levels)
-                np.save(folder / "peaks.npy", peaks)
+                _save_array(folder / "noise_levels.npy", noise_levels)
+                _save_array(folder / "peaks.npy", peaks)
             logger.info("%d peaks detected", len(peaks))
         enough_peaks = len(peaks) >= max(2 * params["min_cluster_size"], 50)
         if not enough_peaks:
@@ -182,7 +190,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
                 peak_labels = np.load(labels_path)
             else:
                 peak_labels = label_all_peaks(trained, store, params, device, seed)
-                np.save(labels_path, peak_labels)
+                _save_array(labels_path, peak_labels)
             n_units = len(np.unique(peak_labels[peak_labels >= 0]))
             logger.info("%d units from the embedding, %d outlier peaks dropped", n_units, int((peak_labels < 0).sum()))
         if n_units == 0:
@@ -221,6 +229,9 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
             logger.info("%d units after curation", len(sorting.unit_ids))
 
         sorting = _save_sorting_atomic(sorting, folder / "sorting")
+        del rec
+        if cache_folder is not None:
+            shutil.rmtree(cache_folder, ignore_errors=True)
         if params["make_report"]:
             with stage("report"):
                 from .report import make_report

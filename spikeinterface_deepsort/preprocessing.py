@@ -9,6 +9,7 @@ lazy: SpikeInterface computes it chunk by chunk when the recording is read.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,30 @@ def preprocess(recording, params: dict, folder: Path, job_kwargs: dict):
             seed=params["seed"],
         )
     return rec
+
+
+MEMORY_CACHE_LIMIT_BYTES = 512 * 2**20
+
+
+def cache_preprocessed(recording, mode: str, folder: Path, job_kwargs: dict, resume: bool = False):
+    """Compute the preprocessing once, so detection, snippets, templates and matching read it instead
+    of re-filtering. 'auto' keeps it in (shared) memory up to a fixed size and on disk beyond, so
+    memory stays bounded however long the recording is. Returns (recording, cache folder or None)."""
+    if mode == "off":
+        return recording, None
+    size = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments())) * recording.get_num_channels() * 4
+    if mode == "auto":
+        mode = "memory" if size <= MEMORY_CACHE_LIMIT_BYTES else "folder"
+    if mode == "memory":
+        return recording.save(format="memory", sharedmem=True, **job_kwargs), None
+    cache = Path(folder) / "preprocessed"
+    if resume and (cache / "binary.json").exists():
+        from spikeinterface.core import load
+
+        return load(cache), cache
+    shutil.rmtree(cache, ignore_errors=True)
+    logger.info("caching the preprocessed recording on disk (%.1f GB) in %s", size / 1e9, cache)
+    return recording.save(folder=cache, format="binary", **job_kwargs), cache
 
 
 def _ibl_front_end(recording, seed: int | None = 0, job_kwargs: dict | None = None):

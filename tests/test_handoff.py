@@ -31,7 +31,7 @@ def test_analyzer_and_phy_export(handoff_folder, tmp_path):
     recording = ss.BaseSorter.load_recording_from_folder(handoff_folder)
     assert recording is not None
     analyzer = sic.create_sorting_analyzer(sorting, recording, format="memory", sparse=True, seed=0)
-    analyzer.compute(["random_spikes", "waveforms", "templates", "noise_levels"], n_jobs=1, progress_bar=False)
+    analyzer.compute(["random_spikes", "templates", "noise_levels"], n_jobs=1, progress_bar=False)
     templates = analyzer.get_extension("templates").get_data()
     assert templates.shape[0] == len(sorting.unit_ids)
     assert np.abs(templates).max() > 0
@@ -40,7 +40,7 @@ def test_analyzer_and_phy_export(handoff_folder, tmp_path):
     sexp.export_to_phy(analyzer, phy, compute_pc_features=False, compute_amplitudes=True, copy_binary=True,
                        verbose=False, n_jobs=1, progress_bar=False)
     for name in ["params.py", "spike_times.npy", "spike_templates.npy", "spike_clusters.npy", "templates.npy",
-                 "amplitudes.npy", "channel_positions.npy", "channel_map.npy", "cluster_info.tsv", "recording.dat"]:
+                 "amplitudes.npy", "channel_positions.npy", "channel_map.npy", "cluster_group.tsv", "recording.dat"]:
         assert (phy / name).is_file(), name
     assert (phy / "recording.dat").stat().st_size == recording.get_num_samples() * recording.get_num_channels() * \
         np.dtype(recording.get_dtype()).itemsize
@@ -48,4 +48,11 @@ def test_analyzer_and_phy_export(handoff_folder, tmp_path):
     back = se.read_phy(phy)
     assert len(back.unit_ids) == len(sorting.unit_ids)
     assert back.to_spike_vector().size == sorting.to_spike_vector().size
-    assert sorted(back.count_num_spikes_per_unit().values()) == sorted(sorting.count_num_spikes_per_unit().values())
+    # Phy's cluster ids map back to the Sorting's unit ids (cluster_si_unit_ids.tsv), spike for spike.
+    import pandas as pd
+
+    table = pd.read_csv(phy / "cluster_si_unit_ids.tsv", sep="\t")
+    si_ids = dict(zip(table["cluster_id"], table["si_unit_id"]))
+    for cluster_id in back.unit_ids:
+        unit_id = sorting.unit_ids[[str(u) for u in sorting.unit_ids].index(str(si_ids[cluster_id]))]
+        np.testing.assert_array_equal(back.get_unit_spike_train(cluster_id), sorting.get_unit_spike_train(unit_id))

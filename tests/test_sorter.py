@@ -25,7 +25,7 @@ def test_sorter_contract_on_the_generated_tetrode(tetrode_case, tmp_path, fast_p
     recording, gt = tetrode_case
     sorting = ss.run_sorter("deepspikesort", recording, folder=tmp_path / "out", **fast_params)
     assert set(sorting.sorting_info) >= {"recording", "params", "log"}
-    assert sorting.sorting_info["params"]["seed"] == fast_params["seed"]
+    assert sorting.sorting_info["params"]["sorter_params"]["seed"] == fast_params["seed"]
     assert (tmp_path / "out" / "sorter_output" / "sorting").is_dir()
     log = json.loads((tmp_path / "out" / "spikeinterface_log.json").read_text())
     assert log["error"] is False and any("stage deepcluster: done" in line for line in log["runtime_trace"])

@@ -1,0 +1,55 @@
+"""Sub-command ``deepspikesort export``: a sorter folder to IBL's ALF files or to Phy."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .errors import OutputFolderError
+
+FORMATS = ("alf", "phy")
+
+
+def add_commands(subparsers) -> None:
+    export = subparsers.add_parser(
+        "export",
+        help="export a sorter folder to IBL's ALF files or to Phy",
+        description=(
+            "Export the result of `deepspikesort sort` (or run_sorter) in SORTER_FOLDER. "
+            "alf: spikes.times/.samples/.clusters/.amps (volts)/.depths (µm) and clusters.* .npy files, "
+            "read back by spikeinterface.extractors.read_alf_sorting; "
+            "phy: Phy's template-gui folder (SpikeInterface's export_to_phy), read back by read_phy."
+        ),
+    )
+    export.add_argument("sorter_folder", help="the folder given to `deepspikesort sort --output` or run_sorter(folder=...)")
+    export.add_argument("--format", choices=FORMATS, required=True, help="alf or phy")
+    export.add_argument("--output", required=True, help="folder to write (must not exist unless --overwrite)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    export.add_argument("--pc-features", action="store_true", help="phy only: also compute principal-component features (slow)")
+    export.add_argument("--no-binary", action="store_true", help="phy only: do not copy the filtered traces into recording.dat")
+    export.add_argument("--n-jobs", type=int, default=1, help="parallel jobs for amplitudes, locations and the binary copy")
+    export.set_defaults(func=run_export_command)
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from .export import export_phy, export_to_alf, load_sorter_folder
+
+    output = Path(args.output)
+    if output.exists() and any(output.iterdir()) and not args.overwrite:
+        raise OutputFolderError(f"Output folder {output} already exists. Pass --overwrite to replace it, or choose another --output.")
+    sorting, recording = load_sorter_folder(args.sorter_folder)
+    if recording is None:
+        raise OutputFolderError(
+            f"The recording sorted in {args.sorter_folder} cannot be loaded back (its spikeinterface_recording.json "
+            "is missing or the recording was not serialisable); export from Python with "
+            "export_to_alf(sorting, recording, output_folder) instead."
+        )
+    job_kwargs = dict(n_jobs=args.n_jobs, progress_bar=not args.quiet)
+    if args.format == "alf":
+        export_to_alf(sorting, recording, output, overwrite=args.overwrite, job_kwargs=job_kwargs)
+    else:
+        export_phy(sorting, recording, output, compute_pc_features=args.pc_features, copy_binary=not args.no_binary,
+                   remove_if_exists=args.overwrite, job_kwargs=job_kwargs)
+    n_spikes = sorting.to_spike_vector().size
+    print(f"{len(sorting.unit_ids)} units, {n_spikes} spikes exported as {args.format} to {output}")
+    return 0
