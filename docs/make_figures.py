@@ -2,7 +2,7 @@
 
     python docs/make_figures.py [--work DIR]
 
-Sorts a generated ground-truth recording (16 channels, 8 units, 30 s; SpikeInterface's
+Sorts a generated ground-truth recording (16 channels, 8 units, 60 s; SpikeInterface's
 generator, so no data is needed), writes its report, and copies three of the report's
 figures into docs/figures/: the DeepCluster training curves, the learned embedding and
 the unit templates. Takes a few minutes on a laptop CPU.
@@ -20,7 +20,7 @@ from pathlib import Path
 FIGURES = Path(__file__).resolve().parent / "figures"
 COPIED = {"deepcluster_history.png": "deepcluster_history.png", "embedding.png": "deepcluster_embedding.png",
           "unit_templates.png": "report_unit_templates.png"}
-SORT_PARAMS = dict(max_rounds=5, steps_per_round=60, seed=0, job_kwargs=dict(n_jobs=1, progress_bar=False))
+SORT_PARAMS = dict(seed=0, job_kwargs=dict(n_jobs=1, progress_bar=False))  # default DeepCluster settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="deepspikesort_docs_"))
     try:
-        recording, gt_sorting = ground_truth_recording(16, 8, 30.0, seed=5, folder=work / "ground_truth")
+        recording, gt_sorting = ground_truth_recording(16, 8, 60.0, seed=5, folder=work / "ground_truth")
         sorting = ss.run_sorter("deepspikesort", recording, folder=work / "sort", remove_existing_folder=True,
                                 verbose=False, **SORT_PARAMS)
         report = make_report(work / "sort", recording=recording, verbose=False)
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         for source, target in COPIED.items():
             shutil.copy(report / source, FIGURES / target)
         score = score_against_ground_truth(gt_sorting, sorting, recording)
-        summary = {"recording": "ground_truth_recording(16, 8, 30.0, seed=5)", "sorter_params": SORT_PARAMS,
+        summary = {"recording": "ground_truth_recording(16, 8, 60.0, seed=5)", "sorter_params": SORT_PARAMS,
                    "units_found": len(sorting.unit_ids),
                    **{k: score[k] for k in ("mean_accuracy", "well_detected", "num_gt_units") if k in score}}
         (FIGURES / "figures.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -19,7 +19,7 @@ from .params import SORTER_PARAMS
 _STAGE_PARAMS = [
     "snippet_ms_before", "snippet_ms_after", "snippet_radius_um", "max_snippet_channels", "max_training_peaks",
     "embedding_dim", "cluster_factor", "max_rounds", "steps_per_round", "nmi_stop", "batch_size", "learning_rate",
-    "augment", "position_weight", "min_cluster_size", "device", "seed",
+    "augment", "position_weight", "min_cluster_size", "device", "torch_threads", "seed",
 ]
 
 
@@ -37,7 +37,7 @@ class DeepClusterClustering:
         from .deepcluster import run_deepcluster
         from .pipeline import label_all_peaks
         from .snippets import extract_snippets
-        from .torch_utils import resolve_device, seed_everything
+        from .torch_utils import resolve_device, seed_everything, torch_threads
 
         settings = SORTER_PARAMS.validate({k: v for k, v in params.items() if k in _STAGE_PARAMS})
         folder = Path(params["folder"]) if params.get("folder") else Path(tempfile.mkdtemp(prefix="deepcluster_"))
@@ -49,9 +49,10 @@ class DeepClusterClustering:
                 recording, peaks, folder / "snippets", settings["snippet_ms_before"], settings["snippet_ms_after"],
                 settings["snippet_radius_um"], settings["max_snippet_channels"], job_kwargs,
             )
-            trained = run_deepcluster(store, recording.get_num_channels(), settings, folder / "deepcluster", device,
-                                      seed, progress=bool(params.get("verbose", False)))
-            peak_labels = label_all_peaks(trained, store, settings, device, seed)
+            with torch_threads(settings["torch_threads"]):
+                trained = run_deepcluster(store, recording.get_num_channels(), settings, folder / "deepcluster", device,
+                                          seed, progress=bool(params.get("verbose", False)))
+                peak_labels = label_all_peaks(trained, store, settings, device, seed)
         finally:
             if not params.get("folder"):
                 shutil.rmtree(folder, ignore_errors=True)

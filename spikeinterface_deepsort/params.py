@@ -178,6 +178,7 @@ SORTER_PARAMS = ParamSchema(
         Param("min_template_snr", 2.5, _NUMBER, "Units whose template peak-to-peak SNR is below this are dropped before matching.", "matching", minimum=0.0),
         # run
         Param("device", "auto", (str,), "'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'.", "run"),
+        Param("torch_threads", 1, (int,), "PyTorch CPU threads for training and embedding. The network is small: one thread is as fast as two on a laptop and far faster when other processes share the cores.", "run", minimum=1),
         Param("seed", 0, (int,), "Seed of every random choice; the same seed on the same machine gives the same Sorting.", "run", minimum=0, allow_none=True),
         Param("resume", False, (bool,), "Continue an interrupted run in the same folder from its last finished stage or epoch (used with the Python API, run_deepspikesort, or the command line's --resume).", "run"),
         Param("make_report", False, (bool,), "Write the HTML report (figures and quality metrics) into the sorter folder at the end.", "run"),

@@ -35,7 +35,7 @@ from .matching import estimate_templates, match_templates, spikes_to_sorting
 from .params import SORTER_PARAMS
 from .preprocessing import cache_preprocessed, preprocess
 from .snippets import SnippetStore, extract_snippets
-from .torch_utils import resolve_device, seed_everything
+from .torch_utils import resolve_device, seed_everything, torch_threads
 from .units import fit_units
 from .validation import check_recording
 
@@ -180,11 +180,11 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
                 )
 
         broadcast_object(True)  # snippets are on disk: torchrun workers join DeepCluster
-        with stage("deepcluster"):
+        with stage("deepcluster"), torch_threads(params["torch_threads"]):
             trained = run_deepcluster(store, rec.get_num_channels(), params, folder / "deepcluster", device, seed,
                                       progress=verbose, resume=resume)
 
-        with stage("units"):
+        with stage("units"), torch_threads(params["torch_threads"]):
             labels_path = folder / "peak_labels.npy"
             if resume and labels_path.exists():
                 peak_labels = np.load(labels_path)
@@ -247,8 +247,9 @@ def _join_deepcluster(folder: Path, params: dict) -> None:
     seed = params["seed"] if params["seed"] is not None else 0
     seed_everything(seed)
     store = SnippetStore.load(folder / "snippets")
-    run_deepcluster(store, store.neighbours.shape[0], params, folder / "deepcluster", resolve_device(params["device"]),
-                    seed, progress=False, resume=params["resume"])
+    with torch_threads(params["torch_threads"]):
+        run_deepcluster(store, store.neighbours.shape[0], params, folder / "deepcluster",
+                        resolve_device(params["device"]), seed, progress=False, resume=params["resume"])
     return None
 
 

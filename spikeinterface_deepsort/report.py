@@ -26,7 +26,6 @@ import html
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +100,7 @@ def make_report(output_folder, recording=None, report_folder=None, verbose: bool
         bar.update()
 
         bar.set_postfix_str("deepcluster")
-        figures += _deepcluster_figure(sorter_output, report_folder)
+        figures += _deepcluster_figure(sorter_output, report_folder, params)
         bar.update()
 
         bar.set_postfix_str("embedding")
@@ -161,13 +160,18 @@ def _reload_recording(sorter_folder: Path):
     )
 
 
+REPORT_PNG_PATTERNS = ["unit_templates*.png", "amplitudes.png", "isi_histograms*.png", "autocorrelograms*.png",
+                       "unit_locations.png", "deepcluster_history.png", "embedding.png"]
+
+
 def _clear_report_folder(report_folder: Path) -> None:
+    """Remove a previous report's files (only those a report writes; the analyzer is overwritten when rebuilt)."""
     report_folder.mkdir(parents=True, exist_ok=True)
-    for path in report_folder.glob("*.png"):
-        path.unlink()
+    for pattern in REPORT_PNG_PATTERNS:
+        for path in report_folder.glob(pattern):
+            path.unlink()
     for name in ("index.html", "quality_metrics.csv"):
         (report_folder / name).unlink(missing_ok=True)
-    shutil.rmtree(report_folder / "analyzer", ignore_errors=True)
 
 
 def _analysis_recording(recording, params: dict):
@@ -314,9 +318,39 @@ def _read_history(path: Path) -> list[dict]:
                  for key, value in row.items()} for row in csv.DictReader(f)]
 
 
-def _deepcluster_figure(sorter_output: Path, folder: Path) -> list[Figure]:
-    from .deepcluster import plot_history
+def plot_training_curves(history: list[dict], path: Path, nmi_stop: float | None = None) -> None:
+    """Loss and accuracy on the pseudo-labels, and NMI between consecutive rounds, per round."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
+    rounds = [row["round"] for row in history]
+    trained = [row for row in history if row.get("train_loss") is not None]
+    fig, (ax_loss, ax_nmi) = plt.subplots(1, 2, figsize=(10, 3.4))
+    ax_loss.plot([r["round"] for r in trained], [r["train_loss"] for r in trained], "o-", color="tab:blue")
+    ax_loss.set(xlabel="round", title="Training on each round's pseudo-labels")
+    ax_loss.set_ylabel("training loss", color="tab:blue")
+    accuracy = [r for r in trained if r.get("train_accuracy") is not None]
+    if accuracy:
+        ax_acc = ax_loss.twinx()
+        ax_acc.plot([r["round"] for r in accuracy], [r["train_accuracy"] for r in accuracy], "s--", color="tab:orange")
+        ax_acc.set_ylabel("training accuracy", color="tab:orange")
+        ax_acc.set_ylim(0, 1.02)
+    nmi = [(row["round"], row["nmi"]) for row in history if row.get("nmi") is not None]
+    if nmi:
+        ax_nmi.plot(*zip(*nmi), "o-", color="tab:green", label="NMI")
+    if nmi_stop is not None:
+        ax_nmi.axhline(nmi_stop, color="grey", linestyle=":", label=f"nmi_stop = {nmi_stop:g}")
+        ax_nmi.legend(loc="lower right", fontsize=8)
+    ax_nmi.set(xlabel="round", ylabel="NMI with the previous round", title="Stability of the assignments",
+               ylim=(0, 1.02))
+    for ax in (ax_loss, ax_nmi):
+        ax.set_xlim(min(rounds) - 0.5, max(rounds) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _deepcluster_figure(sorter_output: Path, folder: Path, params: dict) -> list[Figure]:
     path = sorter_output / "deepcluster" / "deepcluster_history.csv"
     if not path.exists():
         logger.info("report: no DeepCluster history in %s; training curves skipped", path.parent)
@@ -324,13 +358,13 @@ def _deepcluster_figure(sorter_output: Path, folder: Path) -> list[Figure]:
     history = _read_history(path)
     if not history:
         return []
-    plot_history(history, folder / "deepcluster_history.png")
+    plot_training_curves(history, folder / "deepcluster_history.png", params.get("nmi_stop"))
     rounds = len(history)
     return [Figure("deepcluster_history.png", "DeepCluster training",
                    f"{rounds} round{'s' if rounds != 1 else ''}, {history[-1]['n_clusters']} k-means clusters per "
-                   "round. Left: training loss of the CNN on each round's pseudo-labels (blank for a round that "
-                   "stopped before training). Right: normalised mutual information between consecutive rounds' "
-                   "pseudo-labels; training stops when it exceeds nmi_stop or stops rising.")]
+                   "round. Left: loss and accuracy of the CNN on each round's pseudo-labels (a round that "
+                   "stopped the training has no point). Right: normalised mutual information between consecutive "
+                   "rounds' pseudo-labels; the rounds stop when it exceeds nmi_stop or rises by less than 0.01.")]
 
 
 def load_deepcluster_model(checkpoint_path: Path, n_channels: int, n_samples: int):

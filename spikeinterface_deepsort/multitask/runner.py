@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from ..errors import ParameterError
+from ..torch_utils import torch_threads
 from .evaluation import METRICS
 from .experiment import FoldModel, TrainingSettings, score_test, train_fold
 from .folds import FoldSplit, stratified_folds
@@ -210,17 +210,14 @@ def run_benchmark(datasets: list[WaveformDataset], output: str | Path, settings:
     splits = {data.name: stratified_folds(data.labels, settings.n_folds, settings.seed, settings.validation_fraction) for data in datasets}
     storage = settings.storage or default_storage(output)
     n_studies = sum(1 if is_multitask(name) else len(datasets) for name in settings.models)
-    rows, fold_rows, threads = [], [], torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
-        with tqdm(total=n_studies * settings.n_trials, desc="multitask", unit="trial", disable=not progress) as bar:
-            for model_name in settings.models:
-                model_rows, model_fold_rows = _benchmark_model(model_name, datasets, splits, settings, storage, output, bar)
-                rows += model_rows
-                fold_rows += model_fold_rows
-                logger.info("%s done: results in %s", model_name, output / model_name)
-    finally:
-        torch.set_num_threads(threads)
+    rows, fold_rows = [], []
+    with torch_threads(settings.threads), tqdm(total=n_studies * settings.n_trials, desc="multitask", unit="trial",
+                                               disable=not progress) as bar:
+        for model_name in settings.models:
+            model_rows, model_fold_rows = _benchmark_model(model_name, datasets, splits, settings, storage, output, bar)
+            rows += model_rows
+            fold_rows += model_fold_rows
+            logger.info("%s done: results in %s", model_name, output / model_name)
     summary = pd.DataFrame(rows)
     write_summary(summary, pd.DataFrame(fold_rows), output)
     return summary
