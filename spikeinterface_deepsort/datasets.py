@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import spikeinterface.core as sic
-from spikeinterface.core.generate import InjectTemplatesRecording
 
 
 def make_serializable(recording, gt_sorting, folder: str | Path):
     """(recording, sorting) equal to the inputs, with the sorting saved in ``folder``."""
     saved = gt_sorting.save(folder=Path(folder), overwrite=True)
-    lazy = InjectTemplatesRecording(**{**recording._kwargs, "sorting": saved})
+    # Same generator class (static or drifting templates), now reading the saved spike trains.
+    lazy = type(recording)(**{**recording._kwargs, "sorting": saved})
     lazy.set_probe(recording.get_probe(), in_place=True)
     for key in ("gain_to_uV", "offset_to_uV"):
         if recording.get_property(key) is not None:

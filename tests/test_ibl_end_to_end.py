@@ -196,7 +196,9 @@ def test_read_ibl_recording_streams_a_session(tmp_path):
     eid = os.environ.get("DEEPSPIKESORT_IBL_EID", "")  # e.g. the sub-CSHL049 session
     if not eid:
         pytest.skip("set DEEPSPIKESORT_IBL_EID to a session id to stream")
-    streams = se.IblRecordingExtractor.get_stream_names(eid=eid, cache_folder=tmp_path)
+    from spikeinterface.extractors.iblextractors import IblRecordingExtractor
+
+    streams = IblRecordingExtractor.get_stream_names(eid=eid, cache_folder=tmp_path)
     ap = [s for s in streams if s.endswith(".ap")]
     recording = se.read_ibl_recording(eid=eid, stream_name=ap[0], cache_folder=tmp_path)
     assert recording.get_num_channels() == 384

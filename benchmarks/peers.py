@@ -1,0 +1,187 @@
+"""deepspikesort beside every installed peer, on generated ground-truth recordings.
+
+One process runs every sorter on every case, so wall times compare within a case. Each
+sorter's peak memory is the largest summed RSS of this process and its workers, polled
+every 0.2 s while it runs (minus what this process held before it started). Sorters that
+are not installed are skipped with a note. Scoring: compare_sorter_to_ground_truth
+with exhaustive_gt=True.
+
+Cases:
+  reference32   REFERENCE §4: 32 channels, 20 units, 60 s, seed 42
+  tetrode       4 channels (SpikeInterface's generated 2x2 probe), 6 units, 60 s
+  dense64       64 channels, 48 units placed closer, noise level 8 instead of 5, 60 s
+  np128drift    Neuropixels 1.0 (first 128 contacts, built offline), 60 units, 120 s, zigzag drift from 60 s
+
+    python benchmarks/peers.py [--cases reference32 tetrode dense64 np128drift] [--sorters ...]
+
+Writes benchmarks/results/peers.md, peers.json and peers_<case>.png (accuracy per unit against SNR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import psutil
+import spikeinterface.core as sic
+import spikeinterface.sorters as ss
+from spikeinterface.comparison import compare_sorter_to_ground_truth
+
+import spikeinterface_deepsort  # noqa: F401
+from spikeinterface_deepsort.datasets import make_serializable
+from spikeinterface_deepsort.scoring import ground_truth_snr, plot_accuracy_vs_snr
+
+RESULTS = Path(__file__).parent / "results"
+WORK = Path(__file__).parent / "work" / "peers"
+SORTERS = ["deepspikesort", "tridesclous2", "spykingcircus2", "lupin", "mountainsort5", "kilosort4"]
+N_JOBS = 2
+
+
+def make_case(name: str, folder: Path):
+    if name == "reference32":
+        rec, gt = sic.generate_ground_truth_recording(durations=[60.0], sampling_frequency=30000.0, num_channels=32,
+                                                      num_units=20, seed=42)
+    elif name == "tetrode":
+        rec, gt = sic.generate_ground_truth_recording(durations=[60.0], sampling_frequency=30000.0, num_channels=4,
+                                                      num_units=6, seed=2205)
+    elif name == "dense64":
+        rec, gt = sic.generate_ground_truth_recording(
+            durations=[60.0], sampling_frequency=30000.0, num_channels=64, num_units=48, seed=64,
+            noise_kwargs=dict(noise_levels=8.0, strategy="on_the_fly"),
+            generate_unit_locations_kwargs=dict(margin_um=10.0, minimum_z=5.0, maximum_z=40.0, minimum_distance=12.0),
+        )
+    elif name == "np128drift":
+        from probeinterface.neuropixels_tools import build_neuropixels_probe
+        from spikeinterface.generation import generate_drifting_recording
+
+        probe = build_neuropixels_probe("NP1000").get_slice(np.arange(128))
+        probe.set_device_channel_indices(np.arange(128))
+        _, rec, gt = generate_drifting_recording(num_units=60, duration=120.0, probe=probe, seed=3)
+    else:
+        raise ValueError(f"unknown case {name}")
+    return make_serializable(rec, gt, folder / "ground_truth")
+
+
+def sorter_params(name: str) -> dict:
+    if name == "kilosort4":
+        return dict(torch_device="cpu")
+    if name == "mountainsort5":
+        return dict(n_jobs=N_JOBS) if "n_jobs" in ss.get_default_sorter_params(name) else {}
+    return dict(job_kwargs=dict(n_jobs=N_JOBS, progress_bar=False))
+
+
+class PeakMemory:
+    """Polls the summed RSS of this process and its children in a background thread."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self.process = psutil.Process()
+
+    def _rss(self) -> int:
+        total = 0
+        for member in [self.process] + self.process.children(recursive=True):
+            try:
+                total += member.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def __enter__(self):
+        self.baseline = self._rss()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.thread.join()
+        self.peak_mib = round(max(self.peak - self.baseline, 0) / 2**20)
+
+
+def run_case(case: str, sorters: list[str]) -> dict:
+    folder = WORK / case
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    recording, gt = make_case(case, folder)
+    snr = ground_truth_snr(recording, gt)
+    installed = set(ss.installed_sorters())
+    rows, accuracies, notes = {}, {}, []
+    for name in sorters:
+        if name not in installed:
+            notes.append(f"{name}: not installed, skipped")
+            continue
+        print(f"[{case}] {name} ...", flush=True)
+        try:
+            with PeakMemory() as memory:
+                t0 = time.perf_counter()
+                sorting = ss.run_sorter(name, recording, folder=folder / name, verbose=False, **sorter_params(name))
+                seconds = time.perf_counter() - t0
+        except Exception as error:  # a peer that fails on a case is reported, not fatal
+            notes.append(f"{name}: failed ({type(error).__name__}: {str(error).splitlines()[0][:150]})")
+            traceback.print_exc()
+            continue
+        comparison = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True)
+        perf = comparison.get_performance()
+        accuracies[name] = perf["accuracy"].astype(float).to_numpy()
+        rows[name] = {
+            "seconds": round(seconds, 1), "peak_mib": memory.peak_mib, "units": len(sorting.unit_ids),
+            "accuracy": round(float(perf["accuracy"].mean()), 3), "recall": round(float(perf["recall"].mean()), 3),
+            "precision": round(float(perf["precision"].mean()), 3),
+            "well_detected": int((perf["accuracy"] > 0.8).sum()),
+            "false_positive": int(comparison.count_false_positive_units()),
+            "redundant": int(comparison.count_redundant_units()),
+        }
+        print(f"[{case}] {name}: {rows[name]}", flush=True)
+    if accuracies:
+        plot_accuracy_vs_snr(accuracies, snr, RESULTS / f"peers_{case}.png")
+    return {"num_gt_units": len(gt.unit_ids), "num_channels": recording.get_num_channels(),
+            "duration_s": recording.get_total_duration(), "rows": rows, "notes": notes}
+
+
+def to_markdown(results: dict, command: str) -> str:
+    lines = ["# deepspikesort beside the peers", "", f"Command: `{command}`", "",
+             "One process, 2 CPU cores, `n_jobs=2` for every sorter that takes it; kilosort4 with "
+             "`torch_device='cpu'`. Peak memory: the sorter's rise of this process's (and its workers') resident memory.", ""]
+    for case, result in results.items():
+        lines += [f"## {case}: {result['num_channels']} channels, {result['num_gt_units']} units, {result['duration_s']:g} s", "",
+                  "| sorter | wall s | peak MiB | units | mean accuracy | recall | precision | well detected (>0.8) | false positive units | redundant units |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        ranked = sorted(result["rows"].items(), key=lambda item: -item[1]["accuracy"])
+        for name, row in ranked:
+            lines.append(f"| {name} | {row['seconds']} | {row['peak_mib']} | {row['units']} | {row['accuracy']} | {row['recall']} | "
+                         f"{row['precision']} | {row['well_detected']}/{result['num_gt_units']} | {row['false_positive']} | {row['redundant']} |")
+        lines += [""] + [f"- {note}" for note in result["notes"]] + [f"Accuracy per unit against SNR: `benchmarks/results/peers_{case}.png`", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="+", default=["reference32", "tetrode", "dense64", "np128drift"])
+    parser.add_argument("--sorters", nargs="+", default=SORTERS)
+    args = parser.parse_args(argv)
+    command = "python benchmarks/peers.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for case in args.cases:
+        results[case] = run_case(case, args.sorters)
+        # Written after every case, so a long run that is stopped keeps what it finished.
+        (RESULTS / "peers.json").write_text(json.dumps({"command": command.strip(), "results": results}, indent=2))
+        (RESULTS / "peers.md").write_text(to_markdown(results, command.strip()) + "\n")
+    print(to_markdown(results, command.strip()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
