@@ -1,7 +1,8 @@
-"""Write docs/parameters.md from the sorter's parameter schema (the one source of truth).
+"""Write docs/parameters.md and the README's parameter table from the sorter's parameter schema
+(the one source of truth).
 
-    python docs/gen_parameters.py          # rewrite docs/parameters.md
-    python docs/gen_parameters.py --check  # exit 1 if the committed page is stale
+    python docs/gen_parameters.py          # rewrite both
+    python docs/gen_parameters.py --check  # exit 1 if either is stale
 
 ``mkdocs build`` refuses to build a stale page (docs/hooks.py), and tests/test_docs.py
 checks the committed page against the schema.
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 PAGE = Path(__file__).resolve().parent / "parameters.md"
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_START, README_END = "<!-- parameters:start -->", "<!-- parameters:end -->"
 
 HEADER = """# Parameter reference
 
@@ -38,41 +41,35 @@ taken as a string (`--param device=cuda:1`).
 """
 
 
-def _escape_type_pipes(table: str, schema) -> str:
-    """``int | float`` in a type cell would split it into two columns: escape that pipe.
-
-    (A no-op once ``ParamSchema.markdown_table`` escapes it itself.)
-    """
-    lines = table.split("\n")
-    for p in schema.params.values():
-        names = p.type_names()
-        if "|" not in names:
-            continue
-        for i, line in enumerate(lines):
-            if line.startswith(f"| `{p.name}` |"):
-                lines[i] = line.replace(f" | {names} | ", f" | {names.replace('|', chr(92) + '|')} | ", 1)
-    return "\n".join(lines)
-
-
 def generate() -> str:
     from spikeinterface_deepsort.params import SORTER_PARAMS
 
-    return HEADER + _escape_type_pipes(SORTER_PARAMS.markdown_table(), SORTER_PARAMS) + "\n" + FOOTER
+    return HEADER + SORTER_PARAMS.markdown_table() + "\n" + FOOTER
+
+
+def readme_with_table(readme: str) -> str:
+    """The README with the table between its parameter markers replaced by the generated one."""
+    from spikeinterface_deepsort.params import SORTER_PARAMS
+
+    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+    return readme[:start] + "\n" + SORTER_PARAMS.markdown_table() + "\n" + readme[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that docs/parameters.md is up to date")
     args = parser.parse_args(argv)
-    text = generate()
+    outputs = {PAGE: generate(), README: readme_with_table(README.read_text(encoding="utf8"))}
     if args.check:
-        if not PAGE.exists() or PAGE.read_text(encoding="utf8") != text:
-            print(f"{PAGE} is stale: run python docs/gen_parameters.py", file=sys.stderr)
+        stale = [str(path) for path, text in outputs.items() if not path.exists() or path.read_text(encoding="utf8") != text]
+        if stale:
+            print(f"stale: {', '.join(stale)}: run python docs/gen_parameters.py", file=sys.stderr)
             return 1
-        print(f"{PAGE} is up to date")
+        print("parameter tables are up to date")
         return 0
-    PAGE.write_text(text, encoding="utf8")
-    print(f"wrote {PAGE}")
+    for path, text in outputs.items():
+        path.write_text(text, encoding="utf8")
+        print(f"wrote {path}")
     return 0
 
 

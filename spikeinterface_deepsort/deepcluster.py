@@ -92,14 +92,18 @@ def cluster_pseudo_labels(features: np.ndarray, k: int, seed: int) -> np.ndarray
 
 
 def make_loader(dataset, batch_size: int, sampler=None, shuffle: bool = False, seed: int = 0) -> DataLoader:
+    """Batches read from the memory-mapped snippets; on a GPU machine two worker processes
+    prefetch them into pinned memory so the GPU never waits for the disk."""
+    gpu = torch.cuda.is_available()
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         shuffle=shuffle if sampler is None else False,
         generator=torch_generator(seed) if (shuffle and sampler is None) else None,
-        num_workers=0,
-        pin_memory=torch.cuda.is_available(),
+        num_workers=2 if gpu else 0,
+        prefetch_factor=4 if gpu else None,
+        pin_memory=gpu,
     )
 
 
@@ -111,29 +115,46 @@ def embed_snippets(model: SnippetClassifier, store: SnippetStore, indices: np.nd
     return predict(model.embed, loader, device, progress=progress, description="embed").numpy()
 
 
-def _write_history(history: list[dict], folder: Path) -> None:
+def _write_history(history: list[dict], folder: Path, nmi_stop: float) -> None:
     with open(folder / "deepcluster_history.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
         writer.writeheader()
         for row in history:
             writer.writerow({key: row.get(key) for key in HISTORY_COLUMNS})
-    plot_history(history, folder / "deepcluster_history.png")
+    plot_history(history, folder / "deepcluster_history.png", nmi_stop)
 
 
-def plot_history(history: list[dict], path: Path) -> None:
+def plot_history(history: list[dict], path: Path, nmi_stop: float | None = None) -> None:
+    """Loss and accuracy on the pseudo-labels, and NMI between consecutive rounds, per round."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rounds = [row["round"] for row in history]
-    fig, (ax_loss, ax_nmi) = plt.subplots(1, 2, figsize=(9, 3.2))
-    ax_loss.plot(rounds, [row["train_loss"] for row in history], "o-")
-    ax_loss.set(xlabel="round", ylabel="training loss", title="DeepCluster loss")
-    nmi = [(row["round"], row["nmi"]) for row in history if row["nmi"] is not None]
+    trained = [row for row in history if row.get("train_loss") is not None]
+    fig, (ax_loss, ax_nmi) = plt.subplots(1, 2, figsize=(10, 3.4))
+    ax_loss.plot([r["round"] for r in trained], [r["train_loss"] for r in trained], "o-", color="tab:blue")
+    ax_loss.set(xlabel="round", title="Training on each round's pseudo-labels")
+    ax_loss.set_ylabel("training loss", color="tab:blue")
+    accuracy = [r for r in trained if r.get("train_accuracy") is not None]
+    if accuracy:
+        ax_acc = ax_loss.twinx()
+        ax_acc.plot([r["round"] for r in accuracy], [r["train_accuracy"] for r in accuracy], "s--", color="tab:orange")
+        ax_acc.set_ylabel("training accuracy", color="tab:orange")
+        ax_acc.set_ylim(0, 1.02)
+    nmi = [(row["round"], row["nmi"]) for row in history if row.get("nmi") is not None]
     if nmi:
-        ax_nmi.plot(*zip(*nmi), "o-", color="tab:green")
-    ax_nmi.set(xlabel="round", ylabel="NMI with previous round", title="Assignment stability", ylim=(0, 1.02))
+        ax_nmi.plot(*zip(*nmi), "o-", color="tab:green", label="NMI")
+    if nmi_stop is not None:
+        ax_nmi.axhline(nmi_stop, color="grey", linestyle=":", label=f"nmi_stop = {nmi_stop:g}")
+        ax_nmi.legend(loc="lower right", fontsize=8)
+    ax_nmi.set(xlabel="round", ylabel="NMI with the previous round", title="Stability of the assignments",
+               ylim=(0, 1.02))
+    for ax in (ax_loss, ax_nmi):
+        ax.set_xlim(min(rounds) - 0.5, max(rounds) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -232,7 +253,7 @@ def run_deepcluster(
                  "history": history, "labels": labels, "finished": finished},
                 checkpoint_path,
             )
-            _write_history(history, folder)
+            _write_history(history, folder, params["nmi_stop"])
         previous = labels
         if finished:
             break

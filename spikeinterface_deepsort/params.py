@@ -125,7 +125,8 @@ class ParamSchema:
             if p.group != group:
                 group = p.group
                 rows.append(f"| **{group}** | | | |")
-            rows.append(f"| `{p.name}` | `{p.default!r}` | {p.type_names()} | {p.description} |")
+            types = p.type_names().replace("|", "\\|")  # a bare "|" in "int | float" would split the cell
+            rows.append(f"| `{p.name}` | `{p.default!r}` | {types} | {p.description} |")
         return "\n".join(rows)
 
 

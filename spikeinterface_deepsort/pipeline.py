@@ -236,7 +236,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
             with stage("report"):
                 from .report import make_report
 
-                make_report(folder.parent if folder.name == "sorter_output" else folder, recording=recording)
+                make_report(folder.parent if folder.name == "sorter_output" else folder, recording=recording, verbose=verbose)
         return sorting
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .deepcluster import plot_history
 from .errors import OutputFolderError
 from .params import SORTER_PARAMS
 
@@ -318,38 +319,6 @@ def _read_history(path: Path) -> list[dict]:
                  for key, value in row.items()} for row in csv.DictReader(f)]
 
 
-def plot_training_curves(history: list[dict], path: Path, nmi_stop: float | None = None) -> None:
-    """Loss and accuracy on the pseudo-labels, and NMI between consecutive rounds, per round."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    rounds = [row["round"] for row in history]
-    trained = [row for row in history if row.get("train_loss") is not None]
-    fig, (ax_loss, ax_nmi) = plt.subplots(1, 2, figsize=(10, 3.4))
-    ax_loss.plot([r["round"] for r in trained], [r["train_loss"] for r in trained], "o-", color="tab:blue")
-    ax_loss.set(xlabel="round", title="Training on each round's pseudo-labels")
-    ax_loss.set_ylabel("training loss", color="tab:blue")
-    accuracy = [r for r in trained if r.get("train_accuracy") is not None]
-    if accuracy:
-        ax_acc = ax_loss.twinx()
-        ax_acc.plot([r["round"] for r in accuracy], [r["train_accuracy"] for r in accuracy], "s--", color="tab:orange")
-        ax_acc.set_ylabel("training accuracy", color="tab:orange")
-        ax_acc.set_ylim(0, 1.02)
-    nmi = [(row["round"], row["nmi"]) for row in history if row.get("nmi") is not None]
-    if nmi:
-        ax_nmi.plot(*zip(*nmi), "o-", color="tab:green", label="NMI")
-    if nmi_stop is not None:
-        ax_nmi.axhline(nmi_stop, color="grey", linestyle=":", label=f"nmi_stop = {nmi_stop:g}")
-        ax_nmi.legend(loc="lower right", fontsize=8)
-    ax_nmi.set(xlabel="round", ylabel="NMI with the previous round", title="Stability of the assignments",
-               ylim=(0, 1.02))
-    for ax in (ax_loss, ax_nmi):
-        ax.set_xlim(min(rounds) - 0.5, max(rounds) + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.tight_layout()
-    _save(fig, path)
-
-
 def _deepcluster_figure(sorter_output: Path, folder: Path, params: dict) -> list[Figure]:
     path = sorter_output / "deepcluster" / "deepcluster_history.csv"
     if not path.exists():
@@ -358,7 +327,7 @@ def _deepcluster_figure(sorter_output: Path, folder: Path, params: dict) -> list
     history = _read_history(path)
     if not history:
         return []
-    plot_training_curves(history, folder / "deepcluster_history.png", params.get("nmi_stop"))
+    plot_history(history, folder / "deepcluster_history.png", params.get("nmi_stop"))
     rounds = len(history)
     return [Figure("deepcluster_history.png", "DeepCluster training",
                    f"{rounds} round{'s' if rounds != 1 else ''}, {history[-1]['n_clusters']} k-means clusters per "

@@ -35,6 +35,13 @@ def test_parameter_reference_is_generated_from_the_schema():
         assert param.description in committed
 
 
+def test_readme_parameter_table_is_generated_from_the_schema():
+    generator = _generator()
+    readme = generator.README.read_text(encoding="utf8")
+    assert readme == generator.readme_with_table(readme), "README.md's table is stale: run python docs/gen_parameters.py"
+    assert SORTER_PARAMS.markdown_table() in readme
+
+
 def test_parameter_table_keeps_four_columns():
     """A type such as ``int | float`` must not split its cell into two columns."""
     table = [line for line in _generator().generate().splitlines() if line.startswith("| `")]
