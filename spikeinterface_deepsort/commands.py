@@ -54,6 +54,11 @@ def _check_output(folder: Path, overwrite: bool, resume: bool = False) -> None:
         )
     if resume and not (folder / "spikeinterface_params.json").exists():
         raise OutputFolderError(f"--resume: {folder} holds no deepspikesort run to continue.")
+    # Before the recording is loaded: a parent that is a file, a read-only or full disk.
+    # (The preprocessing cache's share of the disk is checked once the recording is known.)
+    from .validation import check_output_location
+
+    check_output_location(folder)
 
 
 def run_sort_command(args: argparse.Namespace) -> int:

@@ -52,10 +52,20 @@ import numpy as np
 
 from .errors import OutputFolderError, RecordingError
 
-ALF_SPIKE_ATTRIBUTES = ("times", "samples", "clusters", "amps", "depths")
-ALF_CLUSTER_ATTRIBUTES = ("channels", "depths", "amps", "unitIds", "waveforms", "waveformsChannels")
-ALF_CHANNEL_ATTRIBUTES = ("localCoordinates", "rawInd")
 EXPORT_INFO = "deepspikesort_export.json"
+
+
+def _check_output_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless ``overwrite``, and never one that holds a sorter run or a recording."""
+    if not folder.exists() or not any(folder.iterdir()):
+        return
+    if not overwrite:
+        raise OutputFolderError(f"{folder} exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
+    precious = ("spikeinterface_log.json", "spikeinterface_params.json", "deepspikesort.log", "stages.json",
+                "si_folder.json", "binary.json")
+    if any((folder / name).exists() for name in precious) or any(folder.glob("*.meta")):
+        raise OutputFolderError(f"{folder} holds a sorter run or a recording; it is not replaced by an export. "
+                                "Choose another output folder.")
 
 
 def load_sorter_folder(folder):
@@ -187,10 +197,7 @@ def export_to_alf(sorting_or_sorter_folder, recording=None, output_folder=None, 
     if output_folder is None:
         raise ValueError("export_to_alf: give output_folder.")
     output_folder = Path(output_folder)
-    if output_folder.exists() and any(output_folder.iterdir()):
-        if not overwrite:
-            raise OutputFolderError(f"{output_folder} exists and is not empty; pass overwrite=True to replace it.")
-        shutil.rmtree(output_folder)
+    _check_output_folder(output_folder, overwrite)
     if analyzer is not None:
         if not analyzer.has_recording():
             raise RecordingError("export_to_alf: the analyzer has no recording attached.")
@@ -239,7 +246,8 @@ def export_to_alf(sorting_or_sorter_folder, recording=None, output_folder=None, 
         waveform_channels = _waveform_channels(locations, cluster_channels, n_wf)
         waveforms = np.take_along_axis(dense, waveform_channels[:, None, :], axis=2).astype(np.float32) * scale
 
-    output_folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(output_folder, ignore_errors=True)  # empty, or overwrite=True (checked above)
+    output_folder.mkdir(parents=True)
     unit_id_array = np.asarray(unit_ids)
     if unit_id_array.dtype.kind not in "iu":
         unit_id_array = unit_id_array.astype(str)
@@ -285,6 +293,7 @@ def export_phy(sorting_or_sorter_folder, recording=None, output_folder=None, ana
 
     if output_folder is None:
         raise ValueError("export_phy: give output_folder.")
+    _check_output_folder(Path(output_folder), remove_if_exists)
     if analyzer is None:
         sorting, recording = _resolve(sorting_or_sorter_folder, recording)
         analyzer = build_analyzer(sorting, recording, job_kwargs=job_kwargs)

@@ -21,12 +21,15 @@ def add_commands(subparsers) -> None:
             "phy: Phy's template-gui folder (SpikeInterface's export_to_phy), read back by read_phy."
         ),
     )
-    export.add_argument("sorter_folder", help="the folder given to `deepspikesort sort --output` or run_sorter(folder=...)")
+    export.add_argument("sorter_folder",
+                        help="the folder given to `deepspikesort sort --output` or run_sorter(folder=...)")
     export.add_argument("--format", choices=FORMATS, required=True, help="alf or phy")
     export.add_argument("--output", required=True, help="folder to write (must not exist unless --overwrite)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    export.add_argument("--pc-features", action="store_true", help="phy only: also compute principal-component features (slow)")
-    export.add_argument("--no-binary", action="store_true", help="phy only: do not copy the filtered traces into recording.dat")
+    export.add_argument("--pc-features", action="store_true",
+                        help="phy only: also compute principal-component features (slow)")
+    export.add_argument("--no-binary", action="store_true",
+                        help="phy only: do not copy the filtered traces into recording.dat")
     export.add_argument("--n-jobs", type=int, default=1, help="parallel jobs for amplitudes, locations and the binary copy")
     export.set_defaults(func=run_export_command)
 
@@ -36,7 +39,9 @@ def run_export_command(args: argparse.Namespace) -> int:
 
     output = Path(args.output)
     if output.exists() and any(output.iterdir()) and not args.overwrite:
-        raise OutputFolderError(f"Output folder {output} already exists. Pass --overwrite to replace it, or choose another --output.")
+        raise OutputFolderError(
+            f"Output folder {output} already exists. Pass --overwrite to replace it, or choose another --output."
+        )
     sorting, recording = load_sorter_folder(args.sorter_folder)
     if recording is None:
         raise OutputFolderError(

@@ -7,12 +7,14 @@ them by explaining the traces with the units' templates.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
 from spikeinterface.core import NumpySorting, Templates, estimate_templates_with_accumulator
 from spikeinterface.core.base import minimum_spike_dtype
 from spikeinterface.sortingcomponents.matching import find_spikes_from_templates
+from spikeinterface.sortingcomponents.matching.method_list import matching_methods
 from spikeinterface.sortingcomponents.tools import clean_templates, compute_sparsity_from_peaks_and_label
 
 
@@ -68,9 +70,9 @@ def estimate_templates(recording, peaks, labels, noise_levels, params, job_kwarg
 def match_templates(recording, templates: Templates, noise_levels, params, folder: Path, job_kwargs) -> np.ndarray:
     """All spikes of the templates' units in the recording (gathered to disk, flat memory)."""
     method = params["matching_method"]
-    method_kwargs = {}
-    if method in ("tdc-peeler", "wobble"):
-        method_kwargs["noise_levels"] = noise_levels
+    engine = matching_methods[method]
+    # Engines differ in what they accept: give the noise levels to those that use them.
+    method_kwargs = {"noise_levels": noise_levels} if "noise_levels" in inspect.signature(engine.__init__).parameters else {}
     return find_spikes_from_templates(
         recording,
         templates,
@@ -88,3 +90,4 @@ def spikes_to_sorting(spikes: np.ndarray, unit_ids, sampling_frequency: float) -
     vector["segment_index"] = spikes["segment_index"]
     order = np.lexsort((vector["unit_index"], vector["sample_index"], vector["segment_index"]))
     return NumpySorting(vector[order], sampling_frequency, np.asarray(unit_ids))
+

@@ -88,7 +88,9 @@ def _save_sorting_atomic(sorting, folder: Path):
     """Save to a temporary folder, then rename: a crash never leaves a half-written Sorting that loads."""
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    saved = sorting.save(folder=tmp)
+    with warnings.catch_warnings():  # an in-memory Sorting has no provenance to record: expected, not news
+        warnings.filterwarnings("ignore", message="The extractor is not serializable")
+        saved = sorting.save(folder=tmp)
     del saved
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)

@@ -38,7 +38,7 @@ def preprocess(recording, params: dict, folder: Path, job_kwargs: dict):
         return recording.astype("float32") if recording.get_dtype() != np.float32 else recording
 
     if params["preset"] == "ibl":
-        recording = _ibl_front_end(recording)
+        recording = _ibl_front_end(recording, seed=params["seed"], job_kwargs=job_kwargs)
 
     nyquist = recording.get_sampling_frequency() / 2.0
     freq_max = min(params["freq_max"], 0.95 * nyquist)

@@ -15,7 +15,7 @@ def ground_truth_snr(recording, gt_sorting) -> np.ndarray:
     from spikeinterface.metrics.quality import compute_snrs
 
     analyzer = sic.create_sorting_analyzer(gt_sorting, recording, sparse=True, format="memory")
-    analyzer.compute(["random_spikes", "templates", "noise_levels"], verbose=False)
+    analyzer.compute(["random_spikes", "templates", "noise_levels"], verbose=False, progress_bar=False)
     snrs = compute_snrs(analyzer)
     return np.array([snrs[unit_id] for unit_id in gt_sorting.unit_ids])
 

@@ -37,9 +37,22 @@ class DeepSpikeSortSorter(ComponentsBasedSorter):
 
     @classmethod
     def initialize_folder(cls, recording, output_folder, verbose, remove_existing_folder):
-        # Our checks first: their messages say how to fix the recording, and nothing is
-        # created on disk for a recording that cannot be sorted.
+        # Our checks first: their messages say how to fix the recording or the output location,
+        # and nothing is created on disk for a run that cannot start.
+        from .errors import RecordingError
+        from .validation import check_output_location
+
         check_recording(recording)
+        if not (recording.check_serializability("json") or recording.check_serializability("pickle")):
+            raise RecordingError(
+                "The recording cannot be written to the sorter folder (it is neither JSON- nor pickle-serialisable, "
+                "e.g. a generated or in-memory recording). Save it first: "
+                "recording = recording.save(folder='my_recording'), then sort the saved one."
+            )
+        # The sorter parameters are not known yet here: the disk check assumes the default
+        # cache_preprocessing='auto' (the preprocessed traces go to disk beyond 512 MiB).
+        folder = output_folder if output_folder is not None else cls.sorter_name + "_output"
+        check_output_location(folder, recording, cache_preprocessing="auto")
         return super().initialize_folder(recording, output_folder, verbose, remove_existing_folder)
 
     @classmethod

@@ -89,6 +89,12 @@ def test_alf_builds_its_own_analyzer_from_a_raw_recording(case, tmp_path):
     with pytest.raises(OutputFolderError):
         export_to_alf(small, recording, out)
     export_to_alf(small, recording, out, overwrite=True)  # replaces it
+    # a sorter folder is never replaced by an export
+    (tmp_path / "run" / "sorter_output").mkdir(parents=True)
+    (tmp_path / "run" / "spikeinterface_log.json").write_text("{}")
+    with pytest.raises(OutputFolderError):
+        export_to_alf(small, recording, tmp_path / "run", overwrite=True)
+    assert (tmp_path / "run" / "spikeinterface_log.json").exists()
 
 
 def test_alf_empty_sorting(case, tmp_path):
