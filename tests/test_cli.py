@@ -15,8 +15,8 @@ def test_params_prints_the_table(capsys):
     assert "`detect_threshold`" in capsys.readouterr().out
 
 
-def test_sort_a_saved_recording_folder(tetrode_case, tmp_path, capsys):
-    recording, _ = tetrode_case
+def test_sort_a_saved_recording_folder(small_case, tmp_path, capsys):
+    recording, _ = small_case
     saved = recording.save(folder=tmp_path / "rec", n_jobs=1, progress_bar=False)
     code = main(["-q", "sort", str(tmp_path / "rec"), "--output", str(tmp_path / "out"),
                  "--param", "max_rounds=2", "--param", "steps_per_round=30", "--param", "seed=1"])

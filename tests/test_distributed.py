@@ -30,6 +30,7 @@ def test_torchrun_two_processes_gives_a_valid_sorting(tmp_path):
     command = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "spikeinterface_deepsort.distributed",
                str(tmp_path / "rec"), "--output", str(tmp_path / "out"),
                "--param", "max_rounds=3", "--param", "steps_per_round=40", "--param", "device=cpu",
+               "--param", "merge_max_template_diff=0.0",  # no numba compile in the fresh processes
                "--param", "job_kwargs={'n_jobs': 1, 'progress_bar': False}"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)

@@ -13,7 +13,9 @@ import torch
 
 from spikeinterface_deepsort import resume_sorting
 
+# Curation off: each fresh process would otherwise spend 15-40 s compiling SpikeInterface's numba merge code.
 SORT_ARGS = ["--param", "max_rounds=5", "--param", "nmi_stop=1.0", "--param", "steps_per_round=60",
+             "--param", "merge_max_template_diff=0.0",
              "--param", "seed=4", "--param", "job_kwargs={'n_jobs': 1, 'progress_bar': False}"]
 
 
@@ -33,7 +35,7 @@ def _rounds_done(output) -> int:
 @pytest.fixture(scope="module")
 def saved_recording(tmp_path_factory):
     folder = tmp_path_factory.mktemp("resume") / "rec"
-    recording, _ = sic.generate_ground_truth_recording(durations=[30.0], sampling_frequency=30000.0,
+    recording, _ = sic.generate_ground_truth_recording(durations=[20.0], sampling_frequency=30000.0,
                                                        num_channels=8, num_units=5, seed=8)
     recording.save(folder=folder, n_jobs=1, progress_bar=False)
     return folder
