@@ -150,8 +150,8 @@ def run_case(case: str, sorters: list[str]) -> dict:
             "duration_s": recording.get_total_duration(), "rows": rows, "notes": notes}
 
 
-def to_markdown(results: dict, command: str) -> str:
-    lines = ["# deepspikesort beside the peers", "", f"Command: `{command}`", "",
+def to_markdown(results: dict, commands: list[str]) -> str:
+    lines = ["# deepspikesort beside the peers", "", "Commands: " + "; then ".join(f"`{c}`" for c in commands), "",
              "One process, 2 CPU cores, `n_jobs=2` for every sorter that takes it; kilosort4 with "
              "`torch_device='cpu'`. Peak memory: the sorter's rise of this process's (and its workers') resident memory.", ""]
     for case, result in results.items():
@@ -170,16 +170,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", default=["reference32", "tetrode", "dense64", "np128drift"])
     parser.add_argument("--sorters", nargs="+", default=SORTERS)
+    parser.add_argument("--append", action="store_true", help="keep the cases already in peers.json, add these")
     args = parser.parse_args(argv)
     command = "python benchmarks/peers.py " + " ".join(sys.argv[1:] if argv is None else argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    results = {}
+    results, commands = {}, [command.strip()]
+    if args.append and (RESULTS / "peers.json").exists():
+        previous = json.loads((RESULTS / "peers.json").read_text())
+        results, commands = previous["results"], previous.get("commands", [previous.get("command")]) + commands
     for case in args.cases:
         results[case] = run_case(case, args.sorters)
         # Written after every case, so a long run that is stopped keeps what it finished.
-        (RESULTS / "peers.json").write_text(json.dumps({"command": command.strip(), "results": results}, indent=2))
-        (RESULTS / "peers.md").write_text(to_markdown(results, command.strip()) + "\n")
-    print(to_markdown(results, command.strip()))
+        (RESULTS / "peers.json").write_text(json.dumps({"commands": commands, "results": results}, indent=2))
+        (RESULTS / "peers.md").write_text(to_markdown(results, commands) + "\n")
+    print(to_markdown(results, commands))
     return 0
 
 

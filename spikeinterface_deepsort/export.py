@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import OutputFolderError, RecordingError
+from .preprocessing import for_analysis
 
 EXPORT_INFO = "deepspikesort_export.json"
 
@@ -115,31 +116,18 @@ def _resolve(sorting_or_sorter_folder, recording):
     return sorting, recording
 
 
-def filtered_for_export(recording):
-    """The recording amplitudes and waveforms are measured on: band-passed unless already filtered."""
-    import spikeinterface.preprocessing as spre
-
-    if recording.is_filtered():
-        return recording
-    nyquist = recording.get_sampling_frequency() / 2.0
-    rec = spre.bandpass_filter(recording, freq_min=300.0, freq_max=min(6000.0, 0.95 * nyquist), dtype="float32")
-    if rec.get_num_channels() >= 8:
-        rec = spre.common_reference(rec, reference="global", operator="median")
-    return rec
-
-
 def build_analyzer(sorting, recording, sparse: bool = True, radius_um: float = 100.0, seed: int = 0,
                    job_kwargs: dict | None = None):
     """An in-memory SortingAnalyzer with templates, amplitudes and locations, ready for export.
 
-    ``recording`` is filtered first when it is not already (see :func:`filtered_for_export`).
+    ``recording`` is filtered first when it is not already (see :func:`preprocessing.for_analysis`).
     """
     from spikeinterface.core import create_sorting_analyzer
 
     job_kwargs = dict(job_kwargs or {})
     job_kwargs.setdefault("progress_bar", False)
     analyzer = create_sorting_analyzer(
-        sorting, filtered_for_export(recording), format="memory", sparse=sparse,
+        sorting, for_analysis(recording), format="memory", sparse=sparse,
         sparsity_kwargs=dict(method="radius", radius_um=radius_um), seed=seed, job_kwargs=job_kwargs,
     )
     analyzer.compute(

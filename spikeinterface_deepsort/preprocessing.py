@@ -67,6 +67,21 @@ def preprocess(recording, params: dict, folder: Path, job_kwargs: dict):
     return rec
 
 
+def for_analysis(recording, params: dict | None = None):
+    """The recording as SpikeInterface's analysis tools (report, export, amplitudes) should see it:
+    band-passed and median-referenced like the sorter's input, in its own units, not whitened.
+    Unchanged when it is already filtered or the sorter was told it is preprocessed."""
+    params = params or {}
+    if not params.get("apply_preprocessing", True) or recording.is_filtered():
+        return recording
+    nyquist = recording.get_sampling_frequency() / 2.0
+    rec = spre.bandpass_filter(recording, freq_min=params.get("freq_min", 300.0),
+                               freq_max=min(params.get("freq_max", 6000.0), 0.95 * nyquist), dtype="float32")
+    if wants_common_reference(rec, params.get("common_reference", "auto")):
+        rec = spre.common_reference(rec, reference="global", operator="median")
+    return rec
+
+
 MEMORY_CACHE_LIMIT_BYTES = 512 * 2**20
 
 

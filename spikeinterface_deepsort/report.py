@@ -35,6 +35,7 @@ from . import __version__
 from .deepcluster import plot_history
 from .errors import OutputFolderError
 from .params import SORTER_PARAMS
+from .preprocessing import for_analysis
 
 logger = logging.getLogger("spikeinterface_deepsort.report")
 
@@ -89,7 +90,7 @@ def make_report(output_folder, recording=None, report_folder=None, verbose: bool
         bar.set_postfix_str("analyzer")
         analyzer = None
         if len(sorting.unit_ids) > 0:
-            analyzer = _build_analyzer(sorting, _analysis_recording(recording, params), report_folder / "analyzer",
+            analyzer = _build_analyzer(sorting, for_analysis(recording, params), report_folder / "analyzer",
                                        params, job_kwargs)
             metrics = analyzer.get_extension("quality_metrics").get_data()
         _write_quality_metrics(metrics, report_folder / "quality_metrics.csv")
@@ -173,17 +174,6 @@ def _clear_report_folder(report_folder: Path) -> None:
             path.unlink()
     for name in ("index.html", "quality_metrics.csv"):
         (report_folder / name).unlink(missing_ok=True)
-
-
-def _analysis_recording(recording, params: dict):
-    """The recording as the analyzer should see it: bandpass-filtered, in its own units (not whitened)."""
-    import spikeinterface.preprocessing as spre
-
-    if not params.get("apply_preprocessing", True) or recording.is_filtered():
-        return recording
-    nyquist = recording.get_sampling_frequency() / 2.0
-    return spre.bandpass_filter(recording, freq_min=params["freq_min"], freq_max=min(params["freq_max"], 0.95 * nyquist),
-                                dtype="float32")
 
 
 def _build_analyzer(sorting, recording, folder: Path, params: dict, job_kwargs: dict):
