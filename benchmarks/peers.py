@@ -1,8 +1,9 @@
 """deepspikesort beside every installed peer, on generated ground-truth recordings.
 
 One process runs every sorter on every case, so wall times compare within a case. Each
-sorter's peak memory is the largest summed RSS of this process and its workers, polled
-every 0.2 s while it runs (minus what this process held before it started). Sorters that
+sorter's peak memory is the largest memory of this process and its workers (anonymous
+memory summed, shared memory once; see memory_scaling.tree_memory), polled every 0.2 s
+while it runs, minus what was held before it started. Sorters that
 are not installed are skipped with a note. Scoring: compare_sorter_to_ground_truth
 with exhaustive_gt=True.
 
@@ -37,6 +38,9 @@ from spikeinterface.comparison import compare_sorter_to_ground_truth
 import spikeinterface_deepsort  # noqa: F401
 from spikeinterface_deepsort.datasets import make_serializable
 from spikeinterface_deepsort.scoring import ground_truth_snr, plot_accuracy_vs_snr
+
+sys.path.insert(0, str(Path(__file__).parent))
+from memory_scaling import tree_memory  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 WORK = Path(__file__).parent / "work" / "peers"
@@ -78,30 +82,21 @@ def sorter_params(name: str) -> dict:
 
 
 class PeakMemory:
-    """Polls the summed RSS of this process and its children in a background thread."""
+    """Polls :func:`memory_scaling.tree_memory` of this process and its workers in a background thread."""
 
     def __init__(self, interval: float = 0.2):
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
         self.process = psutil.Process()
 
-    def _rss(self) -> int:
-        total = 0
-        for member in [self.process] + self.process.children(recursive=True):
-            try:
-                total += member.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
     def __enter__(self):
-        self.baseline = self._rss()
+        self.baseline = tree_memory(self.process)
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
         return self
 
     def _poll(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
+            self.peak = max(self.peak, tree_memory(self.process))
             time.sleep(self.interval)
 
     def __exit__(self, *exc):
@@ -153,7 +148,8 @@ def run_case(case: str, sorters: list[str]) -> dict:
 def to_markdown(results: dict, commands: list[str]) -> str:
     lines = ["# deepspikesort beside the peers", "", "Commands: " + "; then ".join(f"`{c}`" for c in commands), "",
              "One process, 2 CPU cores, `n_jobs=2` for every sorter that takes it; kilosort4 with "
-             "`torch_device='cpu'`. Peak memory: the sorter's rise of this process's (and its workers') resident memory.", ""]
+             "`torch_device='cpu'`. Peak memory: the sorter's rise of this process's and its workers' memory "
+             "(anonymous memory summed, shared memory once).", ""]
     for case, result in results.items():
         lines += [f"## {case}: {result['num_channels']} channels, {result['num_gt_units']} units, {result['duration_s']:g} s", "",
                   "| sorter | wall s | peak MiB | units | mean accuracy | recall | precision | well detected (>0.8) | false positive units | redundant units |",
