@@ -10,9 +10,10 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .errors import ParameterError
+from .torch_utils import resolve_device
 
 _NUMBER = (int, float)
 
@@ -31,6 +32,7 @@ class Param:
     maximum: float | None = None
     strictly_positive: bool = False
     allow_none: bool = False
+    validator: Callable[[Any], Any] | None = None  # further check; raises ParameterError
 
     def type_names(self) -> str:
         names = [t.__name__ for t in self.types]
@@ -48,6 +50,8 @@ class Param:
             raise ParameterError(self._type_message(value))
         if float in self.types and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if self.validator is not None:
+            self.validator(value)
         if self.choices is not None and value not in self.choices:
             raise ParameterError(
                 f"Parameter {self.name!r} must be one of {list(self.choices)}, got {value!r}. {self.description}"
@@ -178,7 +182,7 @@ SORTER_PARAMS = ParamSchema(
         Param("template_radius_um", 100.0, _NUMBER, "Template sparsity radius in µm around the unit's main channel.", "matching", strictly_positive=True),
         Param("min_template_snr", 2.5, _NUMBER, "Units whose template peak-to-peak SNR is below this are dropped before matching.", "matching", minimum=0.0),
         # run
-        Param("device", "auto", (str,), "'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'.", "run"),
+        Param("device", "auto", (str,), "'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'; a GPU device is refused where PyTorch sees none.", "run", validator=resolve_device),
         Param("torch_threads", 1, (int,), "PyTorch CPU threads for training and embedding. The network is small: one thread is as fast as two on a laptop and far faster when other processes share the cores.", "run", minimum=1),
         Param("seed", 0, (int,), "Seed of every random choice; the same seed on the same machine gives the same Sorting.", "run", minimum=0, allow_none=True),
         Param("resume", False, (bool,), "Continue an interrupted run in the same folder from its last finished stage or epoch (used with the Python API, run_deepspikesort, or the command line's --resume).", "run"),

@@ -10,8 +10,8 @@ from spikeinterface.sorters.internal.si_based import ComponentsBasedSorter
 from . import __version__
 from .params import SORTER_PARAMS
 from .pipeline import run_deepspikesort
-from .torch_utils import resolve_device
-from .validation import check_recording
+from .errors import RecordingError
+from .validation import check_output_location, check_recording
 
 
 class DeepSpikeSortSorter(ComponentsBasedSorter):
@@ -39,9 +39,6 @@ class DeepSpikeSortSorter(ComponentsBasedSorter):
     def initialize_folder(cls, recording, output_folder, verbose, remove_existing_folder):
         # Our checks first: their messages say how to fix the recording or the output location,
         # and nothing is created on disk for a run that cannot start.
-        from .errors import RecordingError
-        from .validation import check_output_location
-
         check_recording(recording)
         if not (recording.check_serializability("json") or recording.check_serializability("pickle")):
             raise RecordingError(
@@ -49,16 +46,15 @@ class DeepSpikeSortSorter(ComponentsBasedSorter):
                 "e.g. a generated or in-memory recording). Save it first: "
                 "recording = recording.save(folder='my_recording'), then sort the saved one."
             )
-        # The sorter parameters are not known yet here: the disk check assumes the default
-        # cache_preprocessing='auto' (the preprocessed traces go to disk beyond 512 MiB).
-        folder = output_folder if output_folder is not None else cls.sorter_name + "_output"
-        check_output_location(folder, recording, cache_preprocessing="auto")
+        # The parameters are not known yet here: the space for the preprocessing cache is
+        # checked in _check_params, which knows cache_preprocessing.
+        check_output_location(output_folder if output_folder is not None else cls.sorter_name + "_output")
         return super().initialize_folder(recording, output_folder, verbose, remove_existing_folder)
 
     @classmethod
     def _check_params(cls, recording, output_folder, params):
         params = SORTER_PARAMS.validate(params)
-        resolve_device(params["device"])
+        check_output_location(output_folder, recording, params["cache_preprocessing"])
         return params
 
     @classmethod

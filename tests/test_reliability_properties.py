@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikeinterface_deepsort.errors import DeepSortError
+from spikeinterface_deepsort.errors import DataFormatError, DeepSortError
 from spikeinterface_deepsort.multitask.loader import load_csv_dataset
 from spikeinterface_deepsort.params import SORTER_PARAMS
 
@@ -90,16 +90,17 @@ GOOD_START = ",0,1,2,3,track\n" + "".join(f"{i},{i},{i + 1},{i + 2},{i + 3},Trac
 @SETTINGS
 @given(tail=st.text(min_size=1, max_size=80))
 def test_csv_loader_bad_text_after_a_good_start(tmp_path_factory, tail):
-    """A valid beginning longer than the loader's 4 KiB sniff, then arbitrary text (a damaged copy)."""
+    """A valid beginning of more than 4 KiB, then arbitrary text (a damaged copy)."""
     assert len(GOOD_START) > 4096
     _load(tmp_path_factory.getbasetemp(), GOOD_START + tail)
 
 
-@pytest.mark.xfail(raises=UnicodeDecodeError, strict=True,
-                   reason="loader._read_text_table checks UTF-8 and NUL bytes in the first 4 KiB only; "
-                          "pandas raises UnicodeDecodeError for a bad byte further on (reported to the lead)")
 def test_csv_loader_invalid_utf8_after_the_first_4_kib(tmp_path):
-    _load(tmp_path, GOOD_START.encode() + b"\x80")
+    """A byte that is not UTF-8 far into the file is still reported as a format error naming the file."""
+    path = tmp_path / "damaged.csv"
+    path.write_bytes(GOOD_START.encode() + b"\x80")
+    with pytest.raises(DataFormatError, match="not a text CSV file"):
+        load_csv_dataset(path, min_class_size=2)
 
 
 NAMES = st.one_of(st.sampled_from(sorted(SORTER_PARAMS.params)), st.text(max_size=12))

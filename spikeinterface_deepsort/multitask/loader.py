@@ -8,6 +8,8 @@ file, the line (as a text editor counts it, the header being line 1) and the col
 
 from __future__ import annotations
 
+import io
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,17 +52,18 @@ def _natural_key(text: str) -> list:
 
 def _read_text_table(path: Path) -> pd.DataFrame:
     try:
+        # The whole file is decoded here, so a bad byte anywhere is reported as a format error.
         with open(path, newline="", encoding="utf-8") as handle:
-            sample = handle.read(4096)
+            text = handle.read()
     except UnicodeDecodeError as error:
         raise DataFormatError(f"{path}: not a text CSV file ({error}). {FORMAT_HINT}") from None
-    if "\x00" in sample:
+    if "\x00" in text:
         raise DataFormatError(f"{path}: binary content, not a CSV file. {FORMAT_HINT}")
-    if not sample.strip():
+    if not text.strip():
         raise DataFormatError(f"{path}: the file is empty. {FORMAT_HINT}")
     try:
         # Everything as text first, so that bad cells are reported rather than silently coerced.
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as error:
         raise DataFormatError(f"{path}: not a well-formed CSV file ({error}). Every line must have the same number of fields as the header.") from None
 
