@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from spikeinterface.core import get_channel_distances
 from spikeinterface.core.node_pipeline import ExtractDenseWaveforms, PeakRetriever, PipelineNode, run_node_pipeline
 from spikeinterface.sortingcomponents.peak_localization.center_of_mass import LocalizeCenterOfMass
 from torch.utils.data import Dataset

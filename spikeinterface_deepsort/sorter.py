@@ -46,16 +46,16 @@ class DeepSpikeSortSorter(ComponentsBasedSorter):
                 "e.g. a generated or in-memory recording). Save it first: "
                 "recording = recording.save(folder='my_recording'), then sort the saved one."
             )
-        # The parameters are not known yet here: the space for the preprocessing cache is
-        # checked in _check_params, which knows cache_preprocessing.
-        check_output_location(output_folder if output_folder is not None else cls.sorter_name + "_output")
+        # SpikeInterface creates the folder before the parameters reach the sorter, so the disk
+        # check assumes the default cache_preprocessing='auto' (on disk beyond 512 MiB): refusing
+        # here leaves nothing behind.
+        folder = output_folder if output_folder is not None else cls.sorter_name + "_output"
+        check_output_location(folder, recording, cache_preprocessing="auto")
         return super().initialize_folder(recording, output_folder, verbose, remove_existing_folder)
 
     @classmethod
     def _check_params(cls, recording, output_folder, params):
-        params = SORTER_PARAMS.validate(params)
-        check_output_location(output_folder, recording, params["cache_preprocessing"])
-        return params
+        return SORTER_PARAMS.validate(params)
 
     @classmethod
     def _run_from_folder(cls, sorter_output_folder, params, verbose):

@@ -1,8 +1,6 @@
 """End-to-end behaviour of run_deepspikesort: stage outputs, accuracy, edge cases."""
 
-import warnings
 
-import numpy as np
 import pytest
 import spikeinterface.core as sic
 from spikeinterface.comparison import compare_sorter_to_ground_truth

@@ -39,15 +39,6 @@ def test_sorter_contract_on_the_generated_tetrode(tetrode_case, tmp_path, fast_p
         assert (tmp_path / "deleted" / name).exists()
 
 
-def test_same_seed_gives_identical_spike_trains(tetrode_case, tmp_path, fast_params):
-    recording, _ = tetrode_case
-    a = ss.run_sorter("deepspikesort", recording, folder=tmp_path / "a", **fast_params)
-    b = ss.run_sorter("deepspikesort", recording, folder=tmp_path / "b", **fast_params)
-    assert list(a.unit_ids) == list(b.unit_ids)
-    for unit in a.unit_ids:
-        np.testing.assert_array_equal(a.get_unit_spike_train(unit), b.get_unit_spike_train(unit))
-
-
 def test_existing_folder_is_not_overwritten_without_the_flag(tetrode_case, tmp_path):
     recording, _ = tetrode_case
     folder = tmp_path / "mine"
