@@ -166,7 +166,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", default=["reference32", "tetrode", "dense64", "np128drift"])
     parser.add_argument("--sorters", nargs="+", default=SORTERS)
-    parser.add_argument("--append", action="store_true", help="keep the cases already in peers.json, add these")
+    parser.add_argument("--append", action="store_true",
+                        help="keep what peers.json holds; the sorters run now replace their rows in these cases")
     args = parser.parse_args(argv)
     command = "python benchmarks/peers.py " + " ".join(sys.argv[1:] if argv is None else argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -175,7 +176,15 @@ def main(argv=None) -> int:
         previous = json.loads((RESULTS / "peers.json").read_text())
         results, commands = previous["results"], previous.get("commands", [previous.get("command")]) + commands
     for case in args.cases:
-        results[case] = run_case(case, args.sorters)
+        fresh = run_case(case, args.sorters)
+        if args.append and case in results:
+            # Row-level merge: the sorters run now replace their rows; the others' rows stay.
+            previous = results[case]
+            fresh["rows"] = {**previous["rows"], **fresh["rows"]}
+            fresh["notes"] = previous["notes"] + [
+                f"rows of {', '.join(args.sorters)} re-run later with `{command.strip()}`: compare their wall time "
+                "and memory only with each other, not with the other rows"]
+        results[case] = fresh
         # Written after every case, so a long run that is stopped keeps what it finished.
         (RESULTS / "peers.json").write_text(json.dumps({"commands": commands, "results": results}, indent=2))
         (RESULTS / "peers.md").write_text(to_markdown(results, commands) + "\n")
