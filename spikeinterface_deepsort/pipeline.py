@@ -31,7 +31,7 @@ from .curation import merge_units
 from .deepcluster import embed_snippets, run_deepcluster
 from .detection import detect, estimate_noise_levels
 from .distributed import broadcast_object, is_main_process
-from .matching import estimate_templates, match_templates, spikes_to_sorting
+from .matching import estimate_templates, match_templates, peaks_to_spikes, spikes_to_sorting
 from .params import SORTER_PARAMS
 from .preprocessing import cache_preprocessed, preprocess
 from .snippets import SnippetStore, extract_snippets
@@ -145,7 +145,6 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
     # seed=None: draw one and log it, so that the run can still be reproduced afterwards.
     seed = params["seed"] if params["seed"] is not None else int(np.random.SeedSequence().entropy % 2**31)
     job_kwargs = fix_job_kwargs(dict(params["job_kwargs"]))
-    job_kwargs.setdefault("progress_bar", verbose)
     job_kwargs["progress_bar"] = job_kwargs["progress_bar"] and verbose
     seed_everything(seed)
 
@@ -212,13 +211,9 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
         with stage("matching"):
             fs = rec.get_sampling_frequency()
             if params["matching_method"] == "none":
-                keep = np.isin(peak_labels, templates.unit_ids)
-                spikes = np.zeros(int(keep.sum()), dtype=[("sample_index", "int64"), ("segment_index", "int64"),
-                                                          ("cluster_index", "int64"), ("amplitude", "float32")])
-                spikes["sample_index"] = peaks["sample_index"][keep]
-                spikes["segment_index"] = peaks["segment_index"][keep]
-                spikes["cluster_index"] = np.searchsorted(templates.unit_ids, peak_labels[keep])
-                spikes["amplitude"] = 1.0
+                # The clustered peaks themselves, labelled by their unit's position among the templates.
+                kept = np.isin(peak_labels, templates.unit_ids)
+                spikes = peaks_to_spikes(peaks, np.where(kept, np.searchsorted(templates.unit_ids, peak_labels), -1))
             else:
                 matching_folder = folder / "matching"
                 shutil.rmtree(matching_folder, ignore_errors=True)

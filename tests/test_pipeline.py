@@ -1,6 +1,6 @@
 """End-to-end behaviour of run_deepspikesort: stage outputs, accuracy, edge cases."""
 
-
+import numpy as np
 import pytest
 import spikeinterface.core as sic
 from spikeinterface.comparison import compare_sorter_to_ground_truth
@@ -39,3 +39,11 @@ def test_quiet_recording_returns_an_empty_sorting_with_a_warning(tmp_path, fast_
     with pytest.warns(UserWarning, match="empty Sorting"):
         sorting = run_deepspikesort(recording, tmp_path, fast_params, verbose=False)
     assert len(sorting.unit_ids) == 0 and sorting.get_num_segments() == 1
+
+
+def test_without_matching_the_clustered_peaks_are_the_spikes(small_case, tmp_path, fast_params):
+    recording, gt = small_case
+    sorting = run_deepspikesort(recording, tmp_path, dict(fast_params, matching_method="none"), verbose=False)
+    peaks = np.load(tmp_path / "peaks.npy")
+    assert 0 < sorting.to_spike_vector().size <= len(peaks)
+    assert set(sorting.to_spike_vector()["sample_index"]) <= set(peaks["sample_index"])
