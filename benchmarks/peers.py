@@ -158,7 +158,10 @@ def to_markdown(results: dict, commands: list[str]) -> str:
         for name, row in ranked:
             lines.append(f"| {name} | {row['seconds']} | {row['peak_mib']} | {row['units']} | {row['accuracy']} | {row['recall']} | "
                          f"{row['precision']} | {row['well_detected']}/{result['num_gt_units']} | {row['false_positive']} | {row['redundant']} |")
-        lines += [""] + [f"- {note}" for note in result["notes"]] + [f"Accuracy per unit against SNR: `benchmarks/results/peers_{case}.png`", ""]
+        lines += [""] + [f"- {note}" for note in result["notes"]]
+        if (RESULTS / f"peers_{case}.png").exists():
+            lines.append(f"Accuracy per unit against SNR: `benchmarks/results/peers_{case}.png`")
+        lines.append("")
     return "\n".join(lines)
 
 
