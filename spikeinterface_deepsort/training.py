@@ -67,14 +67,17 @@ class EpochShuffleSampler(torch.utils.data.Sampler):
     """Shuffles anew each epoch with an order that depends only on (seed, epoch).
 
     ``fit`` calls ``set_epoch`` before every epoch, so a run resumed from a checkpoint
-    draws exactly the batches the uninterrupted run would have drawn.
+    draws exactly the batches the uninterrupted run would have drawn. With ``dataset``, its
+    ``epoch`` follows too, so that seeded augmentation also depends on (seed, epoch) alone.
     """
 
-    def __init__(self, n_items: int, seed: int = 0):
-        self.n_items, self.seed, self.epoch = int(n_items), int(seed), 0
+    def __init__(self, n_items: int, seed: int = 0, dataset=None):
+        self.n_items, self.seed, self.epoch, self.dataset = int(n_items), int(seed), 0, dataset
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+        if self.dataset is not None:
+            self.dataset.epoch = self.epoch
 
     def __len__(self) -> int:
         return self.n_items

@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from ..errors import OutputFolderError, ParameterError
 from ..models import SnippetClassifier, SnippetEncoder
 from ..params import SORTER_PARAMS
 from ..preprocessing import preprocess
 from ..snippets import SnippetDataset, SnippetStore, extract_snippets
-from ..torch_utils import resolve_device, seed_everything, torch_generator
-from ..training import classification_step, fit, predict
+from ..torch_utils import resolve_device, seed_everything
+from ..training import EpochShuffleSampler, classification_step, fit, predict
 from ..validation import check_recording
 from .figures import plot_confusion_matrix, plot_training_curves
 from .references import as_sorting, check_reference_matches_recording
@@ -149,25 +149,6 @@ def _write_log_row(path: Path, record: dict) -> None:
     pd.DataFrame([record]).to_csv(path, mode="a", header=not path.exists(), index=False)
 
 
-class EpochShuffle(Sampler):
-    """A new, seeded order (and augmentation) each epoch, set by ``fit`` through ``set_epoch``.
-
-    Both depend only on (seed, epoch), so a resumed session draws what an uninterrupted one would.
-    """
-
-    def __init__(self, dataset: SnippetDataset, seed: int):
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = self.dataset.epoch = epoch
-
-    def __iter__(self):
-        return iter(torch.randperm(len(self.dataset), generator=torch_generator(self.seed * 100003 + self.epoch)).tolist())
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-
 def _labelled_snippets(recording, sorting, chosen, options, folder, resume, rng, job_kwargs):
     """The (preprocessed) recording, the labelled windows, and their snippets (reused when resuming)."""
     if options["preprocess"]:
@@ -198,7 +179,8 @@ def _train(store, windows, train, validation, test, options, folder, resume, dev
                    batch_size=BATCH_SIZE)
         for index in (validation, test)
     )
-    train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, sampler=EpochShuffle(train_set, options["seed"]))
+    train_loader = DataLoader(train_set, batch_size=BATCH_SIZE,
+                              sampler=EpochShuffleSampler(len(train_set), options["seed"], dataset=train_set))
     model = SnippetClassifier(SnippetEncoder(store.n_channels, store.n_samples), n_classes)
     log_path = folder / "training_log.csv"
     training = fit(
