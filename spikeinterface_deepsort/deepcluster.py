@@ -91,16 +91,14 @@ def cluster_pseudo_labels(features: np.ndarray, k: int, seed: int) -> np.ndarray
     return labels
 
 
-def make_loader(dataset, batch_size: int, sampler=None, shuffle: bool = False, seed: int = 0) -> DataLoader:
-    """Batches read from the memory-mapped snippets; on a GPU machine two worker processes
-    prefetch them into pinned memory so the GPU never waits for the disk."""
+def make_loader(dataset, batch_size: int, sampler=None) -> DataLoader:
+    """Batches read from the memory-mapped snippets, in order unless a sampler decides; on a GPU
+    machine two worker processes prefetch them into pinned memory so the GPU never waits for the disk."""
     gpu = torch.cuda.is_available()
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        shuffle=shuffle if sampler is None else False,
-        generator=torch_generator(seed) if (shuffle and sampler is None) else None,
         num_workers=2 if gpu else 0,
         prefetch_factor=4 if gpu else None,
         pin_memory=gpu,
