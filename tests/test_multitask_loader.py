@@ -51,6 +51,8 @@ def test_classes_in_natural_order_and_files_too(tmp_path):
         (HEADER + _row(0, "a") + _row(1, "b", [1, 2, "x", 4, 5, 6]), r"line 3.*column '2'.*'x', not a finite number"),
         (HEADER + _row(0, "a") + _row(1, "b", [1, 2, 3, "", 5, 6]), r"line 3.*column '3'.*missing"),
         (HEADER + _row(0, "a") + _row(1, "b", [1, 2, 3, "nan", 5, 6]), r"line 3.*column '3'"),
+        (HEADER + _row(0, "a") + _row(1, "b", [1, 2, 3, "1e39", 5, 6]), r"line 3.*column '3'.*float32 range"),
+        ("\r,", "no header line"),
         (HEADER + _row(0, "a") + _row(1, ""), r"line 3, column 'track': the label is missing"),
         (HEADER + _row(0, "a") + _row(1, "a"), "single class"),
         (HEADER + "".join(_row(i, "a") for i in range(5)) + _row(5, "b"), r"'b' has 1 rows, fewer than the 2 folds"),

@@ -5,18 +5,26 @@ parameter schema gets random NAME=VALUE strings and random dicts of values.
 """
 
 import math
+import os
 import uuid
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from spikeinterface_deepsort.errors import DataFormatError, DeepSortError
 from spikeinterface_deepsort.multitask.loader import load_csv_dataset
 from spikeinterface_deepsort.params import SORTER_PARAMS
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized so that CI runs the same examples every time (a gate must not fail at random);
+# DEEPSORT_PROPERTY_EXAMPLES=5000 runs a longer search by hand.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("DEEPSORT_PROPERTY_EXAMPLES", 150)),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _load(folder, content):
@@ -68,6 +76,8 @@ def near_csv(draw):
 
 @SETTINGS
 @given(text=st.text(max_size=400))
+@example(text=",")
+@example(text="\r,")
 def test_csv_loader_random_text(tmp_path_factory, text):
     _load(tmp_path_factory.getbasetemp(), text)
 
@@ -80,6 +90,8 @@ def test_csv_loader_random_bytes(tmp_path_factory, data):
 
 @SETTINGS
 @given(text=near_csv())
+@example(text="\r,")  # found by CI: characters but no header pandas can read
+@example(text="\r\n\r\n")
 def test_csv_loader_near_csv_tables(tmp_path_factory, text):
     _load(tmp_path_factory.getbasetemp(), text)
 

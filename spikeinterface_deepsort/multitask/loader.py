@@ -64,6 +64,9 @@ def _read_text_table(path: Path) -> pd.DataFrame:
     try:
         # Everything as text first, so that bad cells are reported rather than silently coerced.
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        # Text such as "\r," has characters but no header line pandas can read.
+        raise DataFormatError(f"{path}: no header line with column names. {FORMAT_HINT}") from None
     except pd.errors.ParserError as error:
         raise DataFormatError(f"{path}: not a well-formed CSV file ({error}). Every line must have the same number of fields as the header.") from None
 
@@ -96,12 +99,13 @@ def _waveform_columns(path: Path, columns: list[str]) -> list[str]:
 def _parse_samples(path: Path, table: pd.DataFrame, columns: list[str]) -> np.ndarray:
     raw = table[columns]
     values = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
+    # Samples are stored as float32, so a number beyond its range (1e39) would turn into inf.
+    bad = ~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max)
     if bad.any():
         row, col = np.argwhere(bad)[0]
         cell = raw.iat[row, col]
         missing = pd.isna(cell) or str(cell).strip() == ""
-        what = "is missing" if missing else f"is {cell!r}, not a finite number"
+        what = "is missing" if missing else f"is {cell!r}, not a finite number within float32 range"
         column_number = table.columns.get_loc(columns[col]) + 1
         raise DataFormatError(
             f"{path}: line {row + 2} (row index {table.iat[row, 0]!r}), column {columns[col]!r} (field {column_number}): "
