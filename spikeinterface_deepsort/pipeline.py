@@ -5,8 +5,9 @@
     3. snippets           windows on each peak's neighbour channels, memory-mapped on disk
     4. deepcluster        a CNN encoder trained by rounds of embed -> k-means -> train
     5. units              HDBSCAN on the learned embedding and the peak's position
-    6. matching           templates of the units, then template matching (SpikeInterface)
-    7. curation           over-split units merged (SpikeInterface's auto-merge)
+    6. curation           over-split units merged (template similarity + refractory period)
+    7. templates          mean templates of the final units
+    8. matching           template matching over the whole recording (SpikeInterface)
 
 Every stage writes its result into the sorter folder before the next starts, and logs
 its duration; with ``resume=True`` finished stages are read back instead of recomputed.
@@ -27,7 +28,7 @@ import numpy as np
 from spikeinterface.core import NumpySorting, Templates, load
 from spikeinterface.core.job_tools import fix_job_kwargs
 
-from .curation import merge_units
+from .curation import merge_over_split_units
 from .deepcluster import embed_snippets, run_deepcluster
 from .detection import detect, estimate_noise_levels
 from .distributed import broadcast_object, is_main_process
@@ -197,12 +198,24 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
         if n_units == 0:
             return _empty_sorting(recording, folder, "no unit could be formed from the detected peaks")
 
+        with stage("curation"):
+            unit_labels_path = folder / "unit_labels.npy"
+            if resume and unit_labels_path.exists():
+                unit_labels = np.load(unit_labels_path)
+            else:
+                fragments = estimate_templates(rec, peaks, peak_labels, noise_levels, params, job_kwargs)
+                total_samples = sum(rec.get_num_samples(s) for s in range(rec.get_num_segments()))
+                unit_labels = merge_over_split_units(fragments, peaks, peak_labels, params["merge_max_template_diff"],
+                                                     total_samples)
+                _save_array(unit_labels_path, unit_labels)
+            logger.info("%d units after merging over-split ones", len(np.unique(unit_labels[unit_labels >= 0])))
+
         with stage("templates"):
             templates_path = folder / "templates.npz"
             if resume and templates_path.exists():
                 templates = _load_templates(templates_path, rec)
             else:
-                templates = estimate_templates(rec, peaks, peak_labels, noise_levels, params, job_kwargs)
+                templates = estimate_templates(rec, peaks, unit_labels, noise_levels, params, job_kwargs)
                 _save_templates(templates, templates_path)
             logger.info("%d templates kept for matching", len(templates.unit_ids))
         if len(templates.unit_ids) == 0:
@@ -212,18 +225,14 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
             fs = rec.get_sampling_frequency()
             if params["matching_method"] == "none":
                 # The clustered peaks themselves, labelled by their unit's position among the templates.
-                kept = np.isin(peak_labels, templates.unit_ids)
-                spikes = peaks_to_spikes(peaks, np.where(kept, np.searchsorted(templates.unit_ids, peak_labels), -1))
+                kept = np.isin(unit_labels, templates.unit_ids)
+                spikes = peaks_to_spikes(peaks, np.where(kept, np.searchsorted(templates.unit_ids, unit_labels), -1))
             else:
                 matching_folder = folder / "matching"
                 shutil.rmtree(matching_folder, ignore_errors=True)
                 spikes = match_templates(rec, templates, noise_levels, params, matching_folder, job_kwargs)
             sorting = spikes_to_sorting(spikes, templates.unit_ids, fs)
             logger.info("%d spikes found", len(spikes))
-
-        with stage("curation"):
-            sorting = merge_units(rec, sorting, templates, spikes, noise_levels, params, job_kwargs)
-            logger.info("%d units after curation", len(sorting.unit_ids))
 
         sorting = _save_sorting_atomic(sorting, folder / "sorting")
         del rec
