@@ -2,26 +2,55 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from spikeinterface.core import get_noise_levels
 from spikeinterface.sortingcomponents.peak_detection import detect_peaks
+
+logger = logging.getLogger(__name__)
+
+MIN_PROTOTYPE_PEAKS = 50
 
 
 def estimate_noise_levels(recording, seed, job_kwargs: dict) -> np.ndarray:
     return get_noise_levels(recording, return_in_uV=False, random_slices_kwargs=dict(seed=seed), **job_kwargs)
 
 
-def detect(recording, noise_levels: np.ndarray, params: dict, job_kwargs: dict) -> np.ndarray:
-    """Locally exclusive threshold crossings: one peak per spike per neighbourhood."""
-    return detect_peaks(
-        recording,
-        method="locally_exclusive",
-        method_kwargs=dict(
-            noise_levels=noise_levels,
-            peak_sign=params["peak_sign"],
-            detect_threshold=params["detect_threshold"],
-            exclude_sweep_ms=params["exclude_sweep_ms"],
-            radius_um=params["detection_radius_um"],
-        ),
-        job_kwargs=job_kwargs,
+def detect(recording, noise_levels: np.ndarray, params: dict, job_kwargs: dict, seed: int = 0) -> np.ndarray:
+    """One peak per spike per neighbourhood, by threshold crossing or by matched filtering."""
+    method_kwargs = dict(
+        peak_sign=params["peak_sign"],
+        detect_threshold=params["detect_threshold"],
+        exclude_sweep_ms=params["exclude_sweep_ms"],
+        radius_um=params["detection_radius_um"],
     )
+    method = params["detection_method"]
+    if method == "matched_filtering":
+        from spikeinterface.sortingcomponents.tools import get_prototype_and_waveforms_from_recording
+
+        ms_before, ms_after = params["snippet_ms_before"], params["snippet_ms_after"]
+        prototype, _, first_peaks = get_prototype_and_waveforms_from_recording(
+            recording, n_peaks=10_000, ms_before=ms_before, ms_after=ms_after, seed=seed,
+            noise_levels=noise_levels, job_kwargs=job_kwargs,
+        )
+        if _usable_prototype(prototype, len(first_peaks), ms_before, recording.get_sampling_frequency(), params["peak_sign"]):
+            # The detector estimates the filtered traces' noise on random chunks: seeded, for reproducibility.
+            method_kwargs |= dict(prototype=prototype, ms_before=ms_before,
+                                  random_chunk_kwargs={"num_chunks_per_segment": 5, "seed": seed})
+        else:
+            logger.info("only %d threshold crossings to learn a spike prototype from: plain threshold detection",
+                        len(first_peaks))
+            method = "locally_exclusive"
+    if method == "locally_exclusive":
+        method_kwargs["noise_levels"] = noise_levels
+    return detect_peaks(recording, method=method, method_kwargs=method_kwargs, job_kwargs=job_kwargs)
+
+
+def _usable_prototype(prototype, n_peaks: int, ms_before: float, fs: float, peak_sign: str) -> bool:
+    """A prototype averaged from enough spikes, with its extremum of the sign detected (a quiet
+    recording gives no spikes to average, and matched filtering would then find only noise)."""
+    if n_peaks < MIN_PROTOTYPE_PEAKS or not np.all(np.isfinite(prototype)):
+        return False
+    centre = prototype[int(round(ms_before * fs / 1000.0))]
+    return {"neg": centre < 0, "pos": centre > 0}.get(peak_sign, True)

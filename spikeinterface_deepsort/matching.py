@@ -83,6 +83,44 @@ def match_templates(recording, templates: Templates, noise_levels, params, folde
     )
 
 
+def projection_noise(recording, templates: Templates, seed: int | None, n_chunks: int = 10,
+                     chunk_size: int = 30_000) -> np.ndarray:
+    """Robust standard deviation of each template's sliding projection on the traces.
+
+    The projection of a stretch of traces on a template is what template matching
+    thresholds; its spread over random stretches (mostly noise, robust to the spikes in
+    them) says how large a fitted amplitude noise alone reaches for that template.
+    """
+    from scipy.signal import fftconvolve
+    from spikeinterface.core import get_random_data_chunks
+
+    data = get_random_data_chunks(recording, num_chunks_per_segment=n_chunks, chunk_size=chunk_size,
+                                  concatenated=True, return_in_uV=False, seed=seed).astype(np.float32)
+    sigma = np.zeros(len(templates.unit_ids))
+    for index in range(len(templates.unit_ids)):
+        channels = templates.sparsity.mask[index]
+        template = templates.templates_array[index][:, : channels.sum()] if templates.are_templates_sparse() \
+            else templates.templates_array[index][:, channels]
+        projection = fftconvolve(data[:, channels], template[::-1], mode="valid", axes=0).sum(axis=1)
+        sigma[index] = np.median(np.abs(projection - np.median(projection))) / 0.6745
+    return sigma
+
+
+def drop_noise_fits(spikes: np.ndarray, templates: Templates, sigma: np.ndarray, min_z: float) -> np.ndarray:
+    """Matched spikes whose fit stands out of the noise: amplitude x |template|^2 >= min_z x sigma.
+
+    Why: matching engines bound the fitted amplitude by one range for all units (circus-omp:
+    >= 0.6 of the template). For a unit barely above the noise, noise alone reaches 0.6 of its
+    template hundreds of times a minute, and those fits were half of such a unit's spikes.
+    A bound in units of each template's own projection noise treats large and small units alike.
+    """
+    if min_z <= 0 or len(spikes) == 0 or "amplitude" not in spikes.dtype.names:
+        return spikes
+    norms = np.array([np.sum(templates.templates_array[i] ** 2) for i in range(len(templates.unit_ids))])
+    z = spikes["amplitude"] * norms[spikes["cluster_index"]] / np.maximum(sigma[spikes["cluster_index"]], 1e-12)
+    return spikes[z >= min_z]
+
+
 def spikes_to_sorting(spikes: np.ndarray, unit_ids, sampling_frequency: float) -> NumpySorting:
     vector = np.zeros(spikes.size, dtype=minimum_spike_dtype)
     vector["sample_index"] = spikes["sample_index"]

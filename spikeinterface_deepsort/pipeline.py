@@ -32,7 +32,14 @@ from .curation import merge_over_split_units
 from .deepcluster import embed_snippets, run_deepcluster
 from .detection import detect, estimate_noise_levels
 from .distributed import broadcast_object, is_main_process
-from .matching import estimate_templates, match_templates, peaks_to_spikes, spikes_to_sorting
+from .matching import (
+    drop_noise_fits,
+    estimate_templates,
+    match_templates,
+    peaks_to_spikes,
+    projection_noise,
+    spikes_to_sorting,
+)
 from .params import SORTER_PARAMS
 from .preprocessing import cache_preprocessed, preprocess
 from .snippets import SnippetStore, extract_snippets
@@ -42,6 +49,8 @@ from .validation import check_recording
 
 logger = logging.getLogger("spikeinterface_deepsort")
 
+# Engines whose "amplitude" is the scaling of the template fitted to each spike.
+AMPLITUDE_SCALING_ENGINES = ("circus-omp", "wobble")
 LOG_NAME = "deepspikesort.log"  # SpikeInterface copies sorter_output/<sorter_name>.log into spikeinterface_log.json
 
 
@@ -163,7 +172,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
                 peaks, noise_levels = np.load(folder / "peaks.npy"), np.load(folder / "noise_levels.npy")
             else:
                 noise_levels = estimate_noise_levels(rec, seed, job_kwargs)
-                peaks = detect(rec, noise_levels, params, job_kwargs)
+                peaks = detect(rec, noise_levels, params, job_kwargs, seed)
                 _save_array(folder / "noise_levels.npy", noise_levels)
                 _save_array(folder / "peaks.npy", peaks)
             logger.info("%d peaks detected", len(peaks))
@@ -231,6 +240,9 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
                 matching_folder = folder / "matching"
                 shutil.rmtree(matching_folder, ignore_errors=True)
                 spikes = match_templates(rec, templates, noise_levels, params, matching_folder, job_kwargs)
+                if params["matching_method"] in AMPLITUDE_SCALING_ENGINES:
+                    sigma = projection_noise(rec, templates, seed)
+                    spikes = drop_noise_fits(spikes, templates, sigma, params["min_fit_z"])
             sorting = spikes_to_sorting(spikes, templates.unit_ids, fs)
             logger.info("%d spikes found", len(spikes))
 

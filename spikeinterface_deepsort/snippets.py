@@ -184,20 +184,28 @@ class SnippetDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def _augment(self, x: np.ndarray, item: int) -> np.ndarray:
-        # Seeded per (epoch, item): identical across runs and across data-loader workers.
-        rng = np.random.default_rng((self.seed, self.epoch, item))
-        shift = int(rng.integers(-2, 3))
-        if shift:
-            x = np.roll(x, shift, axis=0)
-        x = x * rng.uniform(0.85, 1.15) + rng.normal(0.0, 0.1, size=x.shape).astype(np.float32)
-        return x
+    def _augment(self, x: np.ndarray, items: list[int]) -> np.ndarray:
+        """Augment a (batch, time, channels) block, vectorised: per-item work in Python cost
+        more than the network's own training step on a CPU."""
+        # Seeded by (seed, epoch, items): identical across runs and across data-loader workers.
+        rng = np.random.default_rng((self.seed, self.epoch, *items))
+        n, n_time = x.shape[0], x.shape[1]
+        shifts = rng.integers(-2, 3, size=n)
+        source = (np.arange(n_time)[None, :] - shifts[:, None]) % n_time  # np.roll of each item by its shift
+        x = np.take_along_axis(x, source[:, :, None], axis=1)
+        scales = rng.uniform(0.85, 1.15, size=(n, 1, 1)).astype(np.float32)
+        return x * scales + rng.normal(0.0, 0.1, size=x.shape).astype(np.float32)
+
+    def __getitems__(self, items: list[int]) -> list:
+        """A whole batch in one read of the memory map (the DataLoader calls this when batching)."""
+        items = [int(i) for i in items]
+        x = np.asarray(self.snippets[self.indices[items]], dtype=np.float32) / self.scale
+        if self.augment:
+            x = self._augment(x, items)
+        batch = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1), dtype=np.float32)).unbind(0)
+        if self.labels is None:
+            return [(tensor,) for tensor in batch]
+        return list(zip(batch, self.labels[items].tolist()))
 
     def __getitem__(self, item: int):
-        x = np.asarray(self.snippets[self.indices[item]], dtype=np.float32) / self.scale
-        if self.augment:
-            x = self._augment(x, item)
-        tensor = torch.from_numpy(np.ascontiguousarray(x.T, dtype=np.float32))
-        if self.labels is None:
-            return (tensor,)
-        return tensor, int(self.labels[item])
+        return self.__getitems__([item])[0]

@@ -30,7 +30,8 @@ def test_sorter_contract_on_the_generated_tetrode(tetrode_case, tmp_path, fast_p
     log = json.loads((tmp_path / "out" / "spikeinterface_log.json").read_text())
     assert log["error"] is False and any("stage deepcluster: done" in line for line in log["runtime_trace"])
     perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
-    assert perf["accuracy"].mean() >= 0.8, perf
+    # Four of the five units have an SNR above 15 and must be found; the fifth (SNR 2) is at the noise.
+    assert (perf["accuracy"].astype(float) > 0.95).sum() >= 4, perf
 
     sorting = ss.run_sorter("deepspikesort", recording, folder=tmp_path / "deleted", delete_output_folder=True,
                             **fast_params)
