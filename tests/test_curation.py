@@ -91,3 +91,19 @@ def test_zero_threshold_switches_merging_off_and_labels_stay_dense():
     assert np.array_equal(merge_over_split_units(_templates([shape, shape]), peaks, labels, 0.0, int(N_SAMPLES)), labels)
     merged = merge_over_split_units(_templates([shape, shape]), peaks, labels, 0.3, int(N_SAMPLES))
     assert set(np.unique(merged)) == {-1, 0}
+
+
+def test_a_unit_cut_in_time_by_drift_is_merged_despite_a_changed_waveform():
+    rng = np.random.default_rng(3)
+    before = np.stack([_waveform(0.0), 0.5 * _waveform(0.0), 0.2 * _waveform(0.0), 0.1 * _waveform(0.0)], axis=1)
+    after = np.stack([0.4 * _waveform(0.0), 0.7 * _waveform(0.0), 0.5 * _waveform(0.0), 0.2 * _waveform(0.0)], axis=1)
+    difference = template_difference(before, after, 6)
+    assert 0.3 < difference < 0.5  # too different for the plain threshold
+    train = _train(rng, 15.0)
+    moved = train >= N_SAMPLES / 2
+    peaks, labels = _peaks([train[~moved], train[moved]])
+    assert len(np.unique(merge_over_split_units(_templates([before, after]), peaks, labels, 0.3, int(N_SAMPLES)))) == 1
+    # the same two waveforms firing side by side all along are two units
+    half = rng.random(len(train)) < 0.5
+    peaks, labels = _peaks([train[half], train[~half]])
+    assert len(np.unique(merge_over_split_units(_templates([before, after]), peaks, labels, 0.3, int(N_SAMPLES)))) == 2
