@@ -78,6 +78,8 @@ def sorter_params(name: str) -> dict:
         return dict(torch_device="cpu")
     if name == "mountainsort5":
         return dict(n_jobs=N_JOBS) if "n_jobs" in ss.get_default_sorter_params(name) else {}
+    if name == "deepspikesort":
+        return dict(seed=0, job_kwargs=dict(n_jobs=N_JOBS, progress_bar=False))
     return dict(job_kwargs=dict(n_jobs=N_JOBS, progress_bar=False))
 
 
@@ -137,12 +139,19 @@ def run_case(case: str, sorters: list[str]) -> dict:
             "well_detected": int((perf["accuracy"] > 0.8).sum()),
             "false_positive": int(comparison.count_false_positive_units()),
             "redundant": int(comparison.count_redundant_units()),
+            "unit_accuracy": [round(float(a), 4) for a in accuracies[name]],
         }
         print(f"[{case}] {name}: {rows[name]}", flush=True)
-    if accuracies:
-        plot_accuracy_vs_snr(accuracies, snr, RESULTS / f"peers_{case}.png")
     return {"num_gt_units": len(gt.unit_ids), "num_channels": recording.get_num_channels(),
-            "duration_s": recording.get_total_duration(), "rows": rows, "notes": notes}
+            "duration_s": recording.get_total_duration(), "rows": rows, "notes": notes,
+            "snr": [round(float(x), 3) for x in snr]}
+
+
+def plot_case(case: str, result: dict) -> None:
+    """Accuracy per unit against SNR for every row that kept its per-unit accuracies (merged runs included)."""
+    accuracies = {name: np.asarray(row["unit_accuracy"]) for name, row in result["rows"].items() if "unit_accuracy" in row}
+    if accuracies and "snr" in result:
+        plot_accuracy_vs_snr(accuracies, np.asarray(result["snr"]), RESULTS / f"peers_{case}.png")
 
 
 def to_markdown(results: dict, commands: list[str]) -> str:
@@ -188,6 +197,7 @@ def main(argv=None) -> int:
                 f"rows of {', '.join(args.sorters)} re-run later with `{command.strip()}`: compare their wall time "
                 "and memory only with each other, not with the other rows"]
         results[case] = fresh
+        plot_case(case, fresh)
         # Written after every case, so a long run that is stopped keeps what it finished.
         (RESULTS / "peers.json").write_text(json.dumps({"commands": commands, "results": results}, indent=2))
         (RESULTS / "peers.md").write_text(to_markdown(results, commands) + "\n")

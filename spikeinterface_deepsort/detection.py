@@ -30,9 +30,11 @@ def detect(recording, noise_levels: np.ndarray, params: dict, job_kwargs: dict, 
         from spikeinterface.sortingcomponents.tools import get_prototype_and_waveforms_from_recording
 
         ms_before, ms_after = params["snippet_ms_before"], params["snippet_ms_after"]
+        # One worker: the prototype pass stops after n_peaks, and with several workers which
+        # chunks got there first (and so the prototype and every peak after it) varied run to run.
         prototype, _, first_peaks = get_prototype_and_waveforms_from_recording(
             recording, n_peaks=10_000, ms_before=ms_before, ms_after=ms_after, seed=seed,
-            noise_levels=noise_levels, job_kwargs=job_kwargs,
+            noise_levels=noise_levels, job_kwargs=dict(job_kwargs, n_jobs=1),
         )
         if _usable_prototype(prototype, len(first_peaks), ms_before, recording.get_sampling_frequency(), params["peak_sign"]):
             # The detector estimates the filtered traces' noise on random chunks: seeded, for reproducibility.

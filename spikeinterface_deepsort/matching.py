@@ -1,7 +1,7 @@
-"""Stage 6: templates of the units, then template matching over the whole recording.
+"""Stages 7 and 8: templates of the units, then template matching over the whole recording.
 
-Detection is locally exclusive, so spikes that overlap in time and space are lost at
-detection; SpikeInterface's matching engines (``find_spikes_from_templates``) recover
+Detection keeps one peak per neighbourhood and dead time, so spikes that overlap in time
+and space are lost at detection; SpikeInterface's matching engines (``find_spikes_from_templates``) recover
 them by explaining the traces with the units' templates.
 """
 
@@ -83,8 +83,8 @@ def match_templates(recording, templates: Templates, noise_levels, params, folde
     )
 
 
-def projection_noise(recording, templates: Templates, seed: int | None, n_chunks: int = 10,
-                     chunk_size: int = 30_000) -> np.ndarray:
+def projection_noise(recording, templates: Templates, seed: int | None, n_chunks: int = 5,
+                     chunk_size: int = 20_000) -> np.ndarray:
     """Robust standard deviation of each template's sliding projection on the traces.
 
     The projection of a stretch of traces on a template is what template matching

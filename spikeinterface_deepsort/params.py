@@ -182,7 +182,7 @@ SORTER_PARAMS = ParamSchema(
         Param("template_ms_after", 2.0, _NUMBER, "Template end after the peak, in ms.", "matching", strictly_positive=True),
         Param("template_radius_um", 100.0, _NUMBER, "Template sparsity radius in µm around the unit's main channel.", "matching", strictly_positive=True),
         Param("min_template_snr", 2.5, _NUMBER, "Units whose template peak-to-peak SNR is below this are dropped before matching.", "matching", minimum=0.0),
-        Param("min_fit_z", 4.0, _NUMBER, "Matched spikes are kept when their fit stands out of the noise: amplitude x |template|^2 >= min_fit_z x the template's projection noise (robust std on random stretches of traces). Removes noise fitted by units barely above it; 0 keeps every fit.", "matching", minimum=0.0),
+        Param("min_fit_z", 4.0, _NUMBER, "Matched spikes are kept when their fit stands out of the noise: fitted amplitude x squared norm of the template >= min_fit_z x the template's projection noise (robust std on random stretches of traces). Removes noise fitted by units barely above it; 0 keeps every fit.", "matching", minimum=0.0),
         # run
         Param("device", "auto", (str,), "'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'; a GPU device is refused where PyTorch sees none.", "run", validator=resolve_device),
         Param("torch_threads", 1, (int,), "PyTorch CPU threads for training and embedding. The network is small: one thread is as fast as two on a laptop and far faster when other processes share the cores.", "run", minimum=1),

@@ -1,7 +1,7 @@
 """The DeepSpikeSort pipeline, stage by stage.
 
     1. preprocessing      bandpass, common median reference, local whitening (SpikeInterface)
-    2. detection          locally exclusive threshold crossings (SpikeInterface's detect_peaks)
+    2. detection          matched filtering with a spike prototype (SpikeInterface's detect_peaks)
     3. snippets           windows on each peak's neighbour channels, memory-mapped on disk
     4. deepcluster        a CNN encoder trained by rounds of embed -> k-means -> train
     5. units              HDBSCAN on the learned embedding and the peak's position
