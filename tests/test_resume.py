@@ -13,8 +13,8 @@ import torch
 
 from spikeinterface_deepsort import resume_sorting
 
-# Curation off: each fresh process would otherwise spend 15-40 s compiling SpikeInterface's numba merge code.
-SORT_ARGS = ["--param", "max_rounds=5", "--param", "nmi_stop=1.0", "--param", "steps_per_round=60",
+# Rounds long enough (150 steps) that the poll below catches the run between round 2 and round 5.
+SORT_ARGS = ["--param", "max_rounds=5", "--param", "nmi_stop=1.0", "--param", "steps_per_round=150",
              "--param", "merge_max_template_diff=0.0",
              "--param", "seed=4", "--param", "job_kwargs={'n_jobs': 1, 'progress_bar': False}"]
 
