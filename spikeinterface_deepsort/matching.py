@@ -99,11 +99,15 @@ def projection_noise(recording, templates: Templates, seed: int | None, n_chunks
     sigma = np.zeros(len(templates.unit_ids))
     for index in range(len(templates.unit_ids)):
         channels = templates.sparsity.mask[index]
-        template = templates.templates_array[index][:, : channels.sum()] if templates.are_templates_sparse() \
-            else templates.templates_array[index][:, channels]
+        template = _template_on_its_channels(templates, index)
         projection = fftconvolve(data[:, channels], template[::-1], mode="valid", axes=0).sum(axis=1)
         sigma[index] = np.median(np.abs(projection - np.median(projection))) / 0.6745
     return sigma
+
+
+def _template_on_its_channels(templates: Templates, index: int) -> np.ndarray:
+    """(samples, channels of its sparsity mask) whether the templates are stored sparse or dense."""
+    return templates.get_one_template_dense(index)[:, templates.sparsity.mask[index]]
 
 
 def drop_noise_fits(spikes: np.ndarray, templates: Templates, sigma: np.ndarray, min_z: float) -> np.ndarray:
@@ -116,7 +120,8 @@ def drop_noise_fits(spikes: np.ndarray, templates: Templates, sigma: np.ndarray,
     """
     if min_z <= 0 or len(spikes) == 0 or "amplitude" not in spikes.dtype.names:
         return spikes
-    norms = np.array([np.sum(templates.templates_array[i] ** 2) for i in range(len(templates.unit_ids))])
+    # The same channels as projection_noise: a dense template's values off its mask are not projected.
+    norms = np.array([np.sum(_template_on_its_channels(templates, i) ** 2) for i in range(len(templates.unit_ids))])
     z = spikes["amplitude"] * norms[spikes["cluster_index"]] / np.maximum(sigma[spikes["cluster_index"]], 1e-12)
     return spikes[z >= min_z]
 
