@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             seconds[name].append(round(time.perf_counter() - t0, 1))
             rows[name] = summarise(gt, sorting)
     for name in sorters:
-        rows[name]["seconds"] = float(np.median(seconds[name]))
+        rows[name]["seconds"] = round(float(np.median(seconds[name])), 2)
         rows[name]["all_seconds"] = seconds[name]
 
     output = WORK / "deepspikesort" / "sorter_output"

@@ -19,7 +19,7 @@ from .params import SORTER_PARAMS
 _STAGE_PARAMS = [
     "snippet_ms_before", "snippet_ms_after", "snippet_radius_um", "max_snippet_channels", "max_training_peaks",
     "embedding_dim", "cluster_factor", "max_rounds", "steps_per_round", "nmi_stop", "batch_size", "learning_rate",
-    "augment", "position_weight", "min_cluster_size", "device", "torch_threads", "seed",
+    "stochastic_embedding", "augment", "position_weight", "min_cluster_size", "device", "torch_threads", "seed",
 ]
 
 

@@ -42,6 +42,9 @@ class DeepClusterResult:
     train_indices: np.ndarray
     labels: np.ndarray  # last round's pseudo-labels of the training peaks
     history: list[dict] = field(default_factory=list)
+    # The training peaks' embedding by the final model, when the last round computed it and did
+    # not train after (the usual stop); the units stage then need not embed them again.
+    embedding: np.ndarray | None = None
 
 
 def choose_training_peaks(n_peaks: int, max_peaks: int, rng: np.random.Generator) -> np.ndarray:
@@ -106,20 +109,32 @@ def make_loader(dataset, batch_size: int, sampler=None) -> DataLoader:
 
 
 def embed_snippets(model: SnippetClassifier, store: SnippetStore, indices: np.ndarray, batch_size: int,
-                   device: torch.device, progress: bool = False) -> np.ndarray:
-    """Embeddings of the snippets at ``indices``, computed in batches (never all snippets in RAM)."""
+                   device: torch.device, progress: bool = False, noise_seed: int | None = None) -> np.ndarray:
+    """Embeddings of the snippets at ``indices``, computed in batches (never all snippets in RAM).
+
+    With ``noise_seed`` the network's dropout stays active, drawn from that seed: the clustering
+    embedding of the sorter (``stochastic_embedding``). Without it the embedding is deterministic.
+    """
     dataset = SnippetDataset(store.snippets, store.scale, indices=indices)
     loader = make_loader(dataset, batch_size=max(batch_size, 512))
-    return predict(model.embed, loader, device, progress=progress, description="embed").numpy()
+    if noise_seed is None:
+        return predict(model.embed, loader, device, progress=progress, description="embed").numpy()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(noise_seed)
+        return predict(model.embed, loader, device, progress=progress, description="embed", dropout=True).numpy()
 
 
-def _write_history(history: list[dict], folder: Path, nmi_stop: float) -> None:
+def embedding_noise_seed(params: dict, seed: int) -> int | None:
+    """The seed of the sorter's clustering embeddings, or None when they are deterministic."""
+    return seed if params["stochastic_embedding"] else None
+
+
+def _write_history(history: list[dict], folder: Path) -> None:
     with open(folder / "deepcluster_history.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
         writer.writeheader()
         for row in history:
             writer.writerow({key: row.get(key) for key in HISTORY_COLUMNS})
-    plot_history(history, folder / "deepcluster_history.png", nmi_stop)
 
 
 def plot_history(history: list[dict], path: Path, nmi_stop: float | None = None) -> None:
@@ -158,10 +173,12 @@ def plot_history(history: list[dict], path: Path, nmi_stop: float | None = None)
     plt.close(fig)
 
 
-def embed_training_peaks(model, store: SnippetStore, indices: np.ndarray, batch_size: int, device) -> np.ndarray:
+def embed_training_peaks(model, store: SnippetStore, indices: np.ndarray, batch_size: int, device,
+                         noise_seed: int | None = None) -> np.ndarray:
     """Embeddings of ``indices``; under torchrun each rank embeds an equal share and all get the whole, in order."""
     local, _ = shard(indices)
-    return gather_in_order(embed_snippets(model, store, local, batch_size, device), len(indices))
+    seed = None if noise_seed is None else noise_seed + rank()
+    return gather_in_order(embed_snippets(model, store, local, batch_size, device, noise_seed=seed), len(indices))
 
 
 def run_deepcluster(
@@ -202,6 +219,7 @@ def run_deepcluster(
         logger.info("DeepCluster: resuming after round %d", first_round)
         if state.get("finished"):
             return DeepClusterResult(model, train_indices, previous, history)
+    embedding = None
 
     train_set = SnippetDataset(store.snippets, store.scale, indices=train_indices, augment=params["augment"], seed=seed)
     labels = previous
@@ -215,10 +233,12 @@ def run_deepcluster(
             # already separate most units; a random network's embedding does not, and on
             # the few thousand snippets of a short recording DeepCluster cannot recover.
             features = reduce_embedding(raw_pca_features(store, train_indices, seed), 32, seed) if main else None
+            embedding = None
         else:
             # Pseudo-labels come from the embedding alone: the network sees snippets centred on
             # their peak, not where the peak is, so labels that depend on position are unlearnable.
-            embedding = embed_training_peaks(model, store, train_indices, params["batch_size"], device)
+            embedding = embed_training_peaks(model, store, train_indices, params["batch_size"], device,
+                                             embedding_noise_seed(params, seed))
             features = reduce_embedding(embedding, 32, seed) if main else None
         decision = None
         if main:
@@ -234,6 +254,7 @@ def run_deepcluster(
         labels, nmi, finished = broadcast_object(decision)
         row = {"round": round_index + 1, "n_clusters": k, "nmi": nmi, "train_loss": None, "train_accuracy": None}
         if not finished:
+            embedding = None  # the model changes: this round's embedding is out of date
             trained = _train_round(model, train_set, labels, k, params, device, seed, round_index, progress)
             row["train_loss"] = trained.history[-1]["train_loss"]
             row["train_accuracy"] = trained.history[-1]["train_accuracy"]
@@ -251,11 +272,13 @@ def run_deepcluster(
                  "history": history, "labels": labels, "finished": finished},
                 checkpoint_path,
             )
-            _write_history(history, folder, params["nmi_stop"])
+            _write_history(history, folder)
         previous = labels
         if finished:
             break
-    return DeepClusterResult(model, train_indices, labels, history)
+    if main:  # drawn once: a figure per round cost more than a round's k-means
+        plot_history(history, folder / "deepcluster_history.png", params["nmi_stop"])
+    return DeepClusterResult(model, train_indices, labels, history, embedding)
 
 
 def _train_round(model, train_set, labels, k, params, device, seed, round_index, progress):

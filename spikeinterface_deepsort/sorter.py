@@ -60,7 +60,8 @@ class DeepSpikeSortSorter(ComponentsBasedSorter):
     @classmethod
     def _run_from_folder(cls, sorter_output_folder, params, verbose):
         recording = cls.load_recording_from_folder(Path(sorter_output_folder).parent, with_warnings=False)
-        run_deepspikesort(recording, sorter_output_folder, params, verbose=verbose)
+        # initialize_folder checked this recording before the folder existed (resume_sorting: at the first run).
+        run_deepspikesort(recording, sorter_output_folder, params, verbose=verbose, check_input=False)
 
     @classmethod
     def _get_result_from_folder(cls, sorter_output_folder):

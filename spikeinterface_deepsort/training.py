@@ -308,11 +308,22 @@ def predict(
     device: torch.device | str = "cpu",
     progress: bool = False,
     description: str = "embedding",
+    dropout: bool = False,
 ) -> torch.Tensor:
-    """Apply ``model`` to every batch's first element and concatenate the outputs on the CPU."""
+    """Apply ``model`` to every batch's first element and concatenate the outputs on the CPU.
+
+    ``model`` is a module or a bound method of one (``model.embed``); either way the module is put
+    in eval mode first, so batch norm uses (and does not update) its running statistics and the
+    output of an input does not depend on its batch. ``dropout=True`` keeps the dropout layers
+    active (a stochastic pass, drawn from torch's global generator: seed it for reproducibility).
+    """
     device = torch.device(device)
-    if isinstance(model, nn.Module):
-        model.eval()
+    module = model if isinstance(model, nn.Module) else getattr(model, "__self__", None)
+    if isinstance(module, nn.Module):
+        module.eval()
+        for layer in module.modules():
+            if isinstance(layer, nn.Dropout):
+                layer.train(dropout)
     outputs = []
     for batch in tqdm(loader, desc=description, leave=False, disable=not progress):
         inputs = batch[0] if isinstance(batch, (list, tuple)) else batch

@@ -33,6 +33,10 @@ class UnitFinder:
     def predict(self, embedding: np.ndarray, locations: np.ndarray) -> np.ndarray:
         if len(embedding) == 0:
             return np.zeros(0, dtype=np.int64)
+        # Built on first use: when every peak was a training peak nothing is predicted, and the
+        # prediction data (a third of the fit's time) is never needed.
+        if not hasattr(self.clusterer, "prediction_data_"):  # the property raises until generated
+            self.clusterer.generate_prediction_data()
         labels, _ = hdbscan.approximate_predict(self.clusterer, self.features(embedding, locations))
         return labels.astype(np.int64)
 
@@ -53,7 +57,6 @@ def fit_units(embedding: np.ndarray, locations: np.ndarray, params: dict, seed: 
         # merged by curation. Measured (benchmarks/peers.py cases): dense64 0.581 -> 0.825 mean
         # accuracy with "eom" -> "leaf"; reference32 (0.837) and tetrode (0.831) unchanged.
         cluster_selection_method="leaf",
-        prediction_data=True,
         core_dist_n_jobs=1,
     ).fit(finder.features(embedding, locations))
     return finder, finder.clusterer.labels_.astype(np.int64)

@@ -5,6 +5,7 @@ import torch
 from spikeinterface_deepsort.deepcluster import (
     choose_training_peaks,
     cluster_pseudo_labels,
+    embed_snippets,
     number_of_clusters,
     run_deepcluster,
 )
@@ -74,3 +75,19 @@ def test_deepcluster_resumes_after_the_last_finished_round(tmp_path):
     more = SORTER_PARAMS.validate(dict(max_rounds=3, steps_per_round=10, batch_size=64, nmi_stop=1.0))
     resumed = run_deepcluster(store, 4, more, tmp_path / "dc", torch.device("cpu"), seed=0, progress=False, resume=True)
     assert [row["round"] for row in resumed.history] == [1, 2, 3]
+
+
+def test_final_embedding_is_kept_and_equals_a_fresh_one_with_the_same_noise_seed(tmp_path):
+    # The units stage reuses the last round's embedding instead of embedding the training peaks again:
+    # it must be exactly what a fresh pass with the same noise seed gives.
+    store, _ = _store(tmp_path)
+    params = SORTER_PARAMS.validate(dict(max_rounds=4, steps_per_round=20, batch_size=64, nmi_stop=0.0))
+    result = run_deepcluster(store, 4, params, tmp_path / "dc", torch.device("cpu"), seed=3, progress=False)
+    assert result.history[-1]["train_loss"] is None and result.embedding is not None
+    fresh = embed_snippets(result.model, store, result.train_indices, 64, torch.device("cpu"), noise_seed=3)
+    np.testing.assert_array_equal(result.embedding, fresh)
+    other = embed_snippets(result.model, store, result.train_indices, 64, torch.device("cpu"), noise_seed=4)
+    assert not np.array_equal(fresh, other)  # dropout is active: another seed, another draw
+    plain = embed_snippets(result.model, store, result.train_indices, 64, torch.device("cpu"))
+    alone = embed_snippets(result.model, store, result.train_indices[:10], 64, torch.device("cpu"))
+    np.testing.assert_allclose(plain[:10], alone, atol=1e-5)  # without noise: independent of the batch

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from spikeinterface_deepsort.models import SnippetClassifier, SnippetEncoder
 from spikeinterface_deepsort.training import EpochShuffleSampler, evaluate, fit, load_checkpoint, predict, save_atomic
 
 
@@ -78,3 +79,18 @@ def test_predict_concatenates_in_order():
     x = torch.arange(10, dtype=torch.float32).reshape(10, 1)
     out = predict(lambda t: t * 2, DataLoader(TensorDataset(x), batch_size=3))
     assert torch.equal(out, x * 2)
+
+
+def test_predict_with_a_bound_method_runs_the_module_in_eval_mode():
+    # DeepCluster embeds with model.embed: dropout must be off and batch-norm statistics frozen,
+    # or a snippet's embedding depends on the call and on the other snippets of its batch.
+    torch.manual_seed(0)
+    model = SnippetClassifier(SnippetEncoder(2, 16, embedding_dim=4), n_classes=3)
+    model.train()
+    running_mean = model.encoder.features[0][1].running_mean.clone()
+    x = torch.randn(12, 2, 16)
+    first = predict(model.embed, DataLoader(TensorDataset(x), batch_size=5))
+    second = predict(model.embed, DataLoader(TensorDataset(x), batch_size=12))
+    assert torch.allclose(first, second, atol=1e-6)
+    assert torch.equal(model.encoder.features[0][1].running_mean, running_mean)
+    assert not model.training
