@@ -7,10 +7,11 @@ matching), beside the ceiling a perfect clustering of the same peaks reaches:
 
   pca                   principal components of the raw snippets (what most peers use)
   pca + position        ... and the peak's position on the probe
-  deepcluster 1 round   the CNN trained once on k-means labels of the PCA features
-  deepcluster           the sorter's default: rounds until the assignments settle
+  deepcluster           the sorter's default: the CNN trained on k-means labels of the PCA features
+  deepcluster, up to 6 rounds   re-clustering its own embedding until the assignments settle
   deepcluster, no position
   deepcluster, no augmentation
+  deepcluster, deterministic embedding   without the dropout noise of stochastic_embedding
 
     python benchmarks/features.py
 
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from spikeinterface_deepsort.datasets import ground_truth_recording
-from spikeinterface_deepsort.deepcluster import embed_snippets, raw_pca_features, run_deepcluster
+from spikeinterface_deepsort.deepcluster import embed_snippets, embedding_noise_seed, raw_pca_features, run_deepcluster
 from spikeinterface_deepsort.detection import detect, estimate_noise_levels
 from spikeinterface_deepsort.params import SORTER_PARAMS
 from spikeinterface_deepsort.preprocessing import preprocess
@@ -69,18 +70,21 @@ def main() -> int:
     rows["pca"] = score(units_from(pca, store, dict(params, position_weight=0.0)))
     rows["pca + position"] = score(units_from(pca, store, params))
     variants = {
-        "deepcluster 1 round + position": dict(max_rounds=1),
         "deepcluster + position (default)": {},
+        "deepcluster + position, up to 6 rounds": dict(max_rounds=6),
         "deepcluster, no position": dict(position_weight=0.0),
         "deepcluster + position, no augmentation": dict(augment=False),
+        "deepcluster + position, deterministic embedding": dict(stochastic_embedding=False),
     }
-    with torch_threads(1):
+    with torch_threads(params["torch_threads"]):
         for name, change in variants.items():
             settings = dict(params, **change)
             t0 = time.perf_counter()
             trained = run_deepcluster(store, rec.get_num_channels(), settings, WORK / name.replace(" ", "_"),
                                       torch.device("cpu"), seed=0, progress=False)
-            embedding = embed_snippets(trained.model, store, everything, settings["batch_size"], torch.device("cpu"))
+            # Embedded as the sorter does (with its dropout noise unless switched off).
+            embedding = embed_snippets(trained.model, store, everything, settings["batch_size"], torch.device("cpu"),
+                                       noise_seed=embedding_noise_seed(settings, 0))
             rows[name] = score(units_from(embedding, store, settings)) | {
                 "rounds": len(trained.history), "deepcluster_seconds": round(time.perf_counter() - t0, 1)}
             print(name, rows[name], flush=True)

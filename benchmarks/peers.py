@@ -186,16 +186,17 @@ def main(argv=None) -> int:
     results, commands = {}, [command.strip()]
     if args.append and (RESULTS / "peers.json").exists():
         previous = json.loads((RESULTS / "peers.json").read_text())
-        results, commands = previous["results"], previous.get("commands", [previous.get("command")]) + commands
+        results = previous["results"]
+        commands = list(dict.fromkeys(previous.get("commands", [previous.get("command")]) + commands))
     for case in args.cases:
         fresh = run_case(case, args.sorters)
         if args.append and case in results:
             # Row-level merge: the sorters run now replace their rows; the others' rows stay.
             previous = results[case]
             fresh["rows"] = {**previous["rows"], **fresh["rows"]}
-            fresh["notes"] = previous["notes"] + [
+            fresh["notes"] = list(dict.fromkeys(previous["notes"] + [  # each note once, however often re-run
                 f"rows of {', '.join(args.sorters)} re-run later with `{command.strip()}`: compare their wall time "
-                "and memory only with each other, not with the other rows"]
+                "and memory only with each other, not with the other rows"]))
         results[case] = fresh
         plot_case(case, fresh)
         # Written after every case, so a long run that is stopped keeps what it finished.
