@@ -233,7 +233,6 @@ def run_deepcluster(
             # already separate most units; a random network's embedding does not, and on
             # the few thousand snippets of a short recording DeepCluster cannot recover.
             features = reduce_embedding(raw_pca_features(store, train_indices, seed), 32, seed) if main else None
-            embedding = None
         else:
             # Pseudo-labels come from the embedding alone: the network sees snippets centred on
             # their peak, not where the peak is, so labels that depend on position are unlearnable.
