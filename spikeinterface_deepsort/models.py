@@ -14,6 +14,17 @@ import torch
 from torch import nn
 
 
+class PairMaxPool(nn.Module):
+    """Max over consecutive pairs of time points: ``nn.MaxPool1d(2)``'s output, computed as a
+    reshape and ``amax``. Why not MaxPool1d: in training, its CPU kernel (max_pool2d with
+    indices) took 0.7 ms per call on a 128-snippet batch, 15 % of a DeepCluster step; this
+    takes a tenth of that. The gradients agree except between exactly equal positive values."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_pairs = x.shape[-1] // 2  # an odd last time point is dropped, as MaxPool1d(2) does
+        return x[..., : 2 * n_pairs].unflatten(-1, (n_pairs, 2)).amax(dim=-1)
+
+
 def _conv_block(in_channels: int, out_channels: int, kernel_size: int, pool: bool) -> nn.Sequential:
     layers: list[nn.Module] = [
         nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2),
@@ -21,7 +32,7 @@ def _conv_block(in_channels: int, out_channels: int, kernel_size: int, pool: boo
         nn.ReLU(inplace=True),
     ]
     if pool:
-        layers.append(nn.MaxPool1d(2))
+        layers.append(PairMaxPool())
     return nn.Sequential(*layers)
 
 

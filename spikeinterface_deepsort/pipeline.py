@@ -41,7 +41,7 @@ from .matching import (
     spikes_to_sorting,
 )
 from .params import SORTER_PARAMS
-from .preprocessing import cache_preprocessed, preprocess
+from .preprocessing import preprocess_and_cache
 from .snippets import SnippetStore, extract_snippets
 from .torch_utils import resolve_device, seed_everything, torch_threads
 from .units import fit_units
@@ -54,8 +54,23 @@ AMPLITUDE_SCALING_ENGINES = ("circus-omp", "wobble")
 LOG_NAME = "deepspikesort.log"  # SpikeInterface copies sorter_output/<sorter_name>.log into spikeinterface_log.json
 
 
+@contextmanager
+def _thread_pools_restored():
+    """Put the BLAS and OpenMP thread pools back as they were. SpikeInterface's thread engine
+    limits every pool to one thread around each chunk with threadpoolctl, and when two worker
+    threads overlap, one restores the limit the other set: a stage could leave the process with
+    single-threaded BLAS, or single-threaded OpenMP and so PyTorch (DeepCluster then trained on
+    one core), and the caller with them. threadpoolctl with no limit changes nothing and
+    restores every pool's size on exit."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=None):
+        yield
+
+
 class StageTimer:
-    """Logs each stage's start and duration and keeps them in ``stages.json``."""
+    """Logs each stage's start and duration and keeps them in ``stages.json``; every stage starts
+    with the thread pools the caller had (see :func:`_thread_pools_restored`)."""
 
     def __init__(self, folder: Path):
         self.path = Path(folder) / "stages.json"
@@ -65,7 +80,8 @@ class StageTimer:
     def __call__(self, name: str):
         logger.info("stage %s: started", name)
         t0 = time.perf_counter()
-        yield
+        with _thread_pools_restored():
+            yield
         seconds = time.perf_counter() - t0
         self.durations[name] = round(seconds, 3)
         self.path.write_text(json.dumps(self.durations, indent=2))
@@ -180,8 +196,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
                     recording.get_num_channels(), recording.get_total_duration(), seed)
 
         with stage("preprocessing"):
-            rec = preprocess(recording, params, folder, job_kwargs)
-            rec, cache_folder = cache_preprocessed(rec, params["cache_preprocessing"], folder, job_kwargs, resume)
+            rec, cache_folder = preprocess_and_cache(recording, params, folder, job_kwargs, resume)
 
         with stage("detection"):
             if resume and (folder / "peaks.npy").exists():

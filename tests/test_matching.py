@@ -1,7 +1,8 @@
 """Templates, template matching and the noise-fit filter on generated recordings."""
 
 import numpy as np
-from spikeinterface.core import Templates
+import pytest
+from spikeinterface.core import NumpyRecording, Templates
 from spikeinterface.generation import NoiseGeneratorRecording
 from spikeinterface.core.base import minimum_spike_dtype
 
@@ -50,3 +51,21 @@ def test_peaks_to_spikes_drops_outliers_and_sorting_keeps_unit_ids():
     sorting = spikes_to_sorting(spikes, np.array([7, 9]), 30_000.0)
     assert list(sorting.unit_ids) == [7, 9]
     assert sorting.get_unit_spike_train(7).tolist() == [10, 40]
+
+
+def test_projection_noise_is_the_robust_spread_of_the_sliding_projection_on_each_templates_channels():
+    rng = np.random.default_rng(2)
+    traces = rng.normal(size=(3000, 4)).astype(np.float32)
+    recording = NumpyRecording(traces, sampling_frequency=30_000.0)
+    mask = np.ones((2, 4), bool)
+    mask[1, 2:] = False  # the second unit is seen on two channels only
+    templates = Templates(templates_array=rng.normal(size=(2, 40, 4)).astype(np.float32), sampling_frequency=30_000.0,
+                          nbefore=10, unit_ids=np.arange(2), channel_ids=np.arange(4), sparsity_mask=mask,
+                          is_in_uV=False)
+    sigma = projection_noise(recording, templates, seed=0, n_chunks=1, chunk_size=3000)
+    for unit, channels in enumerate(templates.sparsity_mask):
+        template = templates.templates_array[unit][:, channels]
+        windows = np.lib.stride_tricks.sliding_window_view(traces[:, channels], template.shape[0], axis=0)
+        projection = np.einsum("tcs,sc->t", windows, template)
+        expected = np.median(np.abs(projection - np.median(projection))) / 0.6745
+        assert sigma[unit] == pytest.approx(expected, rel=1e-4)

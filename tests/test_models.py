@@ -1,6 +1,6 @@
 import torch
 
-from spikeinterface_deepsort.models import SnippetClassifier, SnippetEncoder
+from spikeinterface_deepsort.models import PairMaxPool, SnippetClassifier, SnippetEncoder
 
 
 def test_encoder_and_classifier_shapes():
@@ -22,3 +22,12 @@ def test_reset_head_gives_a_fresh_head_of_the_new_size():
     model.reset_head(6)
     assert model.head is not old and model.head.out_features == 6
     assert model(torch.randn(2, 4, 40)).shape == (2, 6)
+
+
+def test_pair_max_pool_is_max_pool_1d_forward_and_backward():
+    for n_samples in (75, 76):  # an odd last time point is dropped, as MaxPool1d(2) does
+        x = torch.randn(4, 3, n_samples, generator=torch.Generator().manual_seed(n_samples), requires_grad=True)
+        reference, ours = torch.nn.MaxPool1d(2)(x), PairMaxPool()(x)
+        assert torch.equal(ours, reference)
+        grad = torch.randn_like(reference)
+        assert torch.equal(*(torch.autograd.grad(out, x, grad)[0] for out in (ours, reference)))

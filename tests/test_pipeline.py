@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import spikeinterface.core as sic
 from spikeinterface.comparison import compare_sorter_to_ground_truth
+from threadpoolctl import threadpool_info
 
 from spikeinterface_deepsort import run_deepspikesort
 from spikeinterface_deepsort.datasets import ground_truth_recording
@@ -13,10 +14,18 @@ STAGE_FILES = ["peaks.npy", "noise_levels.npy", "snippets/snippets.npy", "deepcl
                "deepspikesort.log", "sorting"]
 
 
+def _thread_pool_sizes():
+    return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+
+
 def test_32_channel_reference_case_accuracy(tmp_path):
     """REFERENCE §4 recording; the accuracy asserted is what the sorter reaches (see benchmarks/)."""
     recording, gt = ground_truth_recording()
+    pools_before = _thread_pool_sizes()
     sorting = run_deepspikesort(recording, tmp_path, dict(job_kwargs=dict(n_jobs=2, progress_bar=False)), verbose=False)
+    # Two worker threads used to leave BLAS or OpenMP limited to one thread for the caller.
+    pools_after = _thread_pool_sizes()
+    assert {path: pools_after[path] for path in pools_before} == pools_before
     for name in STAGE_FILES:
         assert (tmp_path / name).exists(), name
     perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()

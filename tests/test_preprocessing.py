@@ -1,0 +1,54 @@
+"""Stage 1: the preprocessing chain and its cache."""
+
+import numpy as np
+import pytest
+import spikeinterface.core as sic
+from spikeinterface.core.job_tools import fix_job_kwargs
+
+from spikeinterface_deepsort.params import SORTER_PARAMS
+from spikeinterface_deepsort.preprocessing import (CACHE_CHUNK_BYTES, _cache_job_kwargs, cache_mode, preprocess,
+                                                   preprocess_and_cache)
+
+JOBS = dict(n_jobs=1, chunk_duration="1s", progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def recording():
+    recording, _ = sic.generate_ground_truth_recording(durations=[6.0], sampling_frequency=30000.0, num_channels=16,
+                                                       num_units=6, seed=5)
+    return recording
+
+
+@pytest.mark.parametrize("mode", ["memory", "folder"])
+def test_cached_preprocessing_has_the_traces_of_the_lazy_chain(recording, tmp_path, mode):
+    params = SORTER_PARAMS.validate({"seed": 1, "cache_preprocessing": mode})
+    lazy = preprocess(recording, params, tmp_path, JOBS)
+    cached, cache_folder = preprocess_and_cache(recording, params, tmp_path, JOBS)
+    # In memory the whitening is estimated from and applied to the cached traces in place, on disk it
+    # is written with them: either way the traces are whitened once, as the lazy chain's (up to float32
+    # rounding where the filter's chunk edges differ).
+    expected = lazy.get_traces(start_frame=30_000, end_frame=90_000)
+    traces = cached.get_traces(start_frame=30_000, end_frame=90_000)
+    assert np.abs(traces - expected).max() < 1e-4 * np.abs(expected).max()
+    assert np.allclose(np.std(traces, axis=0), np.std(expected, axis=0), rtol=1e-3)
+    assert (cache_folder is not None) == (mode == "folder")
+    if mode == "folder":
+        assert (cache_folder / "binary.json").exists()
+
+
+def test_auto_cache_is_memory_for_short_recordings_and_folder_beyond_the_limit(recording):
+    assert cache_mode(recording, "auto") == "memory"
+    long_recording = sic.generate_recording(num_channels=384, durations=[400.0], sampling_frequency=30000.0)
+    assert cache_mode(long_recording, "auto") == "folder"
+    assert cache_mode(recording, "off") == "off"
+
+
+def test_cache_chunks_are_longer_on_few_channels_and_the_users_setting_wins():
+    job_kwargs = fix_job_kwargs(dict(n_jobs=2))  # 1 s chunks by default
+    narrow = sic.generate_recording(num_channels=32, durations=[10.0], sampling_frequency=30000.0)
+    wide = sic.generate_recording(num_channels=384, durations=[10.0], sampling_frequency=30000.0)
+    assert _cache_job_kwargs(narrow, job_kwargs, {})["chunk_size"] == CACHE_CHUNK_BYTES // (4 * 32)
+    assert _cache_job_kwargs(wide, job_kwargs, {})["chunk_size"] == 30000
+    assert "chunk_duration" not in _cache_job_kwargs(narrow, job_kwargs, {})
+    chosen = fix_job_kwargs(dict(n_jobs=2, chunk_duration="0.5s"))
+    assert _cache_job_kwargs(narrow, chosen, {"chunk_duration": "0.5s"}) == chosen
