@@ -101,8 +101,8 @@ def projection_noise(recording, templates: Templates, seed: int | None, n_chunks
                                   concatenated=True, return_in_uV=False, seed=seed).astype(np.float32)
     # The traces' spectrum is taken once and shared by all templates: per template, one product with
     # the reversed template's spectrum summed over its channels and one inverse transform, instead of a
-    # convolution of every channel (what scipy.signal.fftconvolve would do): 0.05 s instead of 0.35 s
-    # for 18 templates on 32 channels.
+    # convolution of every channel (what scipy.signal.fftconvolve would do): the whole estimate took
+    # 0.23 s instead of 0.47 s for 18 templates on 32 channels.
     n_samples, width = len(data), templates.num_samples
     size = fft.next_fast_len(n_samples + width - 1, real=True)
     spectrum = fft.rfft(data, n=size, axis=0)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from spikeinterface.core import NumpySorting, Templates, load
 from spikeinterface.core.job_tools import fix_job_kwargs
+from threadpoolctl import threadpool_limits
 
 from .curation import merge_over_split_units
 from .deepcluster import embed_snippets, embedding_noise_seed, run_deepcluster
@@ -62,8 +63,6 @@ def _thread_pools_restored():
     single-threaded BLAS, or single-threaded OpenMP and so PyTorch (DeepCluster then trained on
     one core), and the caller with them. threadpoolctl with no limit changes nothing and
     restores every pool's size on exit."""
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=None):
         yield
 

@@ -173,16 +173,12 @@ def _check_noise_in_uv(recording, excerpts, gains) -> None:
 def preprocessing_cache_bytes(recording, cache_preprocessing: str = "auto") -> int:
     """Bytes the preprocessing cache writes into the sorter folder (0 when it stays in memory or is off).
 
-    Mirrors :func:`spikeinterface_deepsort.preprocessing.cache_preprocessed`: a float32 copy of
-    every channel, on disk for 'folder', and for 'auto' beyond ``MEMORY_CACHE_LIMIT_BYTES``.
+    A float32 copy of every channel, on disk when :func:`~spikeinterface_deepsort.preprocessing.cache_mode`
+    says 'folder' ('folder', or 'auto' beyond ``MEMORY_CACHE_LIMIT_BYTES``).
     """
-    from .preprocessing import MEMORY_CACHE_LIMIT_BYTES
+    from .preprocessing import cache_mode, float32_bytes
 
-    size = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments()))
-    size *= recording.get_num_channels() * 4
-    if cache_preprocessing == "folder" or (cache_preprocessing == "auto" and size > MEMORY_CACHE_LIMIT_BYTES):
-        return int(size)
-    return 0
+    return int(float32_bytes(recording)) if cache_mode(recording, cache_preprocessing) == "folder" else 0
 
 
 def check_output_location(folder, recording=None, cache_preprocessing: str = "auto") -> None:
