@@ -1,10 +1,13 @@
 """deepspikesort beside every installed peer, on generated ground-truth recordings.
 
-One process runs every sorter on every case, so wall times compare within a case. Each
-sorter's peak memory is the largest memory of this process and its workers (anonymous
-memory summed, shared memory once; see memory_scaling.tree_memory), polled every 0.2 s
-while it runs, minus what was held before it started. Sorters that
-are not installed are skipped with a note. Scoring: compare_sorter_to_ground_truth
+Every sorter runs on every case, each in its own fresh Python process by default
+(``--process fresh``: what a script calling ``run_sorter`` once sees, numba compilations and
+torch's start included, and no sorter inherits what another compiled or allocated), or all
+in this process (``--process same``). Wall times compare within a case. Each sorter's peak
+memory is the largest memory of the process running it and its workers (anonymous memory
+summed, shared memory once; see memory_scaling.tree_memory), polled every 0.2 s while it
+runs, minus what was held before it started. Sorters that are not installed are skipped
+with a note. Scoring: compare_sorter_to_ground_truth
 with exhaustive_gt=True.
 
 Cases:
@@ -14,6 +17,7 @@ Cases:
   np128drift    Neuropixels 1.0 (first 128 contacts, built offline), 60 units, 120 s, zigzag drift from 60 s
 
     python benchmarks/peers.py [--cases reference32 tetrode dense64 np128drift] [--sorters ...]
+                               [--process fresh|same] [--append]
 
 Writes benchmarks/results/peers.md, peers.json and peers_<case>.png (accuracy per unit against SNR).
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -107,11 +112,35 @@ class PeakMemory:
         self.peak_mib = round(max(self.peak - self.baseline, 0) / 2**20)
 
 
-def run_case(case: str, sorters: list[str]) -> dict:
+def run_measured(name: str, recording, folder: Path) -> tuple[float, int]:
+    """(wall seconds, peak MiB) of one run_sorter call in this process."""
+    with PeakMemory() as memory:
+        t0 = time.perf_counter()
+        ss.run_sorter(name, recording, folder=folder, verbose=False, **sorter_params(name))
+        seconds = time.perf_counter() - t0
+    return seconds, memory.peak_mib
+
+
+def run_in_fresh_process(name: str, recording_file: Path, folder: Path) -> tuple[float, int]:
+    """run_measured in a new Python process; its error, if any, is raised here."""
+    done = subprocess.run([sys.executable, __file__, "--run-one", name, str(recording_file), str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+        last = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise RuntimeError(f"{name} failed in its own process: {last}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["seconds"], result["peak_mib"]
+
+
+def run_case(case: str, sorters: list[str], process: str = "fresh") -> dict:
     folder = WORK / case
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     recording, gt = make_case(case, folder)
+    # The file the fresh processes load the recording from (the drifting generator only pickles).
+    recording_file = folder / ("recording.json" if recording.check_serializability("json") else "recording.pkl")
+    recording.dump(recording_file)
     snr = ground_truth_snr(recording, gt)
     installed = set(ss.installed_sorters())
     rows, accuracies, notes = {}, {}, []
@@ -121,10 +150,11 @@ def run_case(case: str, sorters: list[str]) -> dict:
             continue
         print(f"[{case}] {name} ...", flush=True)
         try:
-            with PeakMemory() as memory:
-                t0 = time.perf_counter()
-                sorting = ss.run_sorter(name, recording, folder=folder / name, verbose=False, **sorter_params(name))
-                seconds = time.perf_counter() - t0
+            if process == "fresh":
+                seconds, peak_mib = run_in_fresh_process(name, recording_file, folder / name)
+            else:
+                seconds, peak_mib = run_measured(name, recording, folder / name)
+            sorting = ss.read_sorter_folder(folder / name)
         except Exception as error:  # a peer that fails on a case is reported, not fatal
             notes.append(f"{name}: failed ({type(error).__name__}: {str(error).splitlines()[0][:150]})")
             traceback.print_exc()
@@ -133,7 +163,7 @@ def run_case(case: str, sorters: list[str]) -> dict:
         perf = comparison.get_performance()
         accuracies[name] = perf["accuracy"].astype(float).to_numpy()
         rows[name] = {
-            "seconds": round(seconds, 1), "peak_mib": memory.peak_mib, "units": len(sorting.unit_ids),
+            "process": process, "seconds": round(seconds, 1), "peak_mib": peak_mib, "units": len(sorting.unit_ids),
             "accuracy": round(float(perf["accuracy"].mean()), 3), "recall": round(float(perf["recall"].mean()), 3),
             "precision": round(float(perf["precision"].mean()), 3),
             "well_detected": int((perf["accuracy"] > 0.8).sum()),
@@ -156,16 +186,18 @@ def plot_case(case: str, result: dict) -> None:
 
 def to_markdown(results: dict, commands: list[str]) -> str:
     lines = ["# deepspikesort beside the peers", "", "Commands: " + "; then ".join(f"`{c}`" for c in commands), "",
-             "One process, 2 CPU cores, `n_jobs=2` for every sorter that takes it; kilosort4 with "
-             "`torch_device='cpu'`. Peak memory: the sorter's rise of this process's and its workers' memory "
-             "(anonymous memory summed, shared memory once).", ""]
+             "2 CPU cores, `n_jobs=2` for every sorter that takes it; kilosort4 with `torch_device='cpu'`. "
+             "Column `process`: `fresh` when the sorter ran in its own new Python process, `same` when all "
+             "sorters of the command ran in one process (each then reuses what the earlier ones compiled). Peak memory: "
+             "the sorter's rise of its process's and workers' memory (anonymous memory summed, shared memory once).",
+             ""]
     for case, result in results.items():
         lines += [f"## {case}: {result['num_channels']} channels, {result['num_gt_units']} units, {result['duration_s']:g} s", "",
-                  "| sorter | wall s | peak MiB | units | mean accuracy | recall | precision | well detected (>0.8) | false positive units | redundant units |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| sorter | process | wall s | peak MiB | units | mean accuracy | recall | precision | well detected (>0.8) | false positive units | redundant units |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         ranked = sorted(result["rows"].items(), key=lambda item: -item[1]["accuracy"])
         for name, row in ranked:
-            lines.append(f"| {name} | {row['seconds']} | {row['peak_mib']} | {row['units']} | {row['accuracy']} | {row['recall']} | "
+            lines.append(f"| {name} | {row.get('process', 'same')} | {row['seconds']} | {row['peak_mib']} | {row['units']} | {row['accuracy']} | {row['recall']} | "
                          f"{row['precision']} | {row['well_detected']}/{result['num_gt_units']} | {row['false_positive']} | {row['redundant']} |")
         lines += [""] + [f"- {note}" for note in result["notes"]]
         if (RESULTS / f"peers_{case}.png").exists():
@@ -178,9 +210,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", default=["reference32", "tetrode", "dense64", "np128drift"])
     parser.add_argument("--sorters", nargs="+", default=SORTERS)
+    parser.add_argument("--process", choices=["fresh", "same"], default="fresh",
+                        help="each sorter in its own new Python process (default) or all in this one")
+    parser.add_argument("--run-one", nargs=3, metavar=("SORTER", "RECORDING_FILE", "FOLDER"), help=argparse.SUPPRESS)
     parser.add_argument("--append", action="store_true",
                         help="keep what peers.json holds; the sorters run now replace their rows in these cases")
     args = parser.parse_args(argv)
+    if args.run_one:  # the child of run_in_fresh_process
+        name, recording_file, folder = args.run_one
+        seconds, peak_mib = run_measured(name, sic.load(recording_file), Path(folder))
+        print(json.dumps({"seconds": seconds, "peak_mib": peak_mib}))
+        return 0
     command = "python benchmarks/peers.py " + " ".join(sys.argv[1:] if argv is None else argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     results, commands = {}, [command.strip()]
@@ -189,16 +229,16 @@ def main(argv=None) -> int:
         results = previous["results"]
         commands = list(dict.fromkeys(previous.get("commands", [previous.get("command")]) + commands))
     for case in args.cases:
-        fresh = run_case(case, args.sorters)
+        result = run_case(case, args.sorters, args.process)
         if args.append and case in results:
             # Row-level merge: the sorters run now replace their rows; the others' rows stay.
             previous = results[case]
-            fresh["rows"] = {**previous["rows"], **fresh["rows"]}
-            fresh["notes"] = list(dict.fromkeys(previous["notes"] + [  # each note once, however often re-run
+            result["rows"] = {**previous["rows"], **result["rows"]}
+            result["notes"] = list(dict.fromkeys(previous["notes"] + [  # each note once, however often re-run
                 f"rows of {', '.join(args.sorters)} re-run later with `{command.strip()}`: compare their wall time "
                 "and memory only with each other, not with the other rows"]))
-        results[case] = fresh
-        plot_case(case, fresh)
+        results[case] = result
+        plot_case(case, result)
         # Written after every case, so a long run that is stopped keeps what it finished.
         (RESULTS / "peers.json").write_text(json.dumps({"commands": commands, "results": results}, indent=2))
         (RESULTS / "peers.md").write_text(to_markdown(results, commands) + "\n")

@@ -146,13 +146,15 @@ def _load_templates(path: Path, recording) -> Templates:
 
 
 def _threaded_job_kwargs(job_kwargs: dict, params: dict) -> dict:
-    """job_kwargs for the stages that read the cached traces (noise levels, detection, snippets,
-    templates): threads, unless the user chose a pool_engine. Matched filtering's numba kernel is
-    compiled in the process that first calls it; forked workers compiled it anew on every run
-    (2.4 s of a 3.6 s detection on the 32-channel case), threads share the main process's, and
-    the kernel and the FFT convolutions release the GIL (1.2 s). The other stages are short:
-    starting worker processes cost them more than they saved. Matching keeps the user's engine:
-    circus-omp holds the GIL (processes 3.5 s, threads 5.5 s)."""
+    """job_kwargs for the preprocessing cache and the stages that read the cached traces (noise
+    levels, detection, snippets, templates): threads, unless the user chose a pool_engine.
+    Matched filtering's numba kernel is compiled in the process that first calls it; forked
+    workers compiled it anew on every run (2.4 s of a 3.6 s detection on the 32-channel case),
+    threads share the main process's, and the kernel and the FFT convolutions release the GIL
+    (1.2 s). The filters of the cache pass release it too (1.8 s in threads, 2.1 s in processes,
+    which also copy each chunk back). The other stages are short: starting worker processes cost
+    them more than they saved. Matching keeps the user's engine: circus-omp holds the GIL
+    (processes 3.5 s, threads 5.5 s)."""
     if "pool_engine" in params["job_kwargs"]:
         return job_kwargs
     return job_kwargs | {"pool_engine": "thread", "mp_context": None}
@@ -195,7 +197,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
                     recording.get_num_channels(), recording.get_total_duration(), seed)
 
         with stage("preprocessing"):
-            rec, cache_folder = preprocess_and_cache(recording, params, folder, job_kwargs, resume)
+            rec, cache_folder = preprocess_and_cache(recording, params, folder, threaded, resume)
 
         with stage("detection"):
             if resume and (folder / "peaks.npy").exists():

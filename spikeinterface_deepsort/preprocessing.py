@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import spikeinterface.preprocessing as spre
+from spikeinterface.preprocessing.common_reference import CommonReferenceRecording
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def preprocess(recording, params: dict, folder: Path, job_kwargs: dict):
     freq_max = min(params["freq_max"], 0.95 * nyquist)
     rec = spre.bandpass_filter(recording, freq_min=params["freq_min"], freq_max=freq_max, dtype="float32")
     if wants_common_reference(rec, params["common_reference"]):
-        rec = spre.common_reference(rec, reference="global", operator="median")
+        rec = MedianReferenceRecording(rec)
 
     motion_on = wants_motion_correction(rec, params["motion_correction"])
     if motion_on:
@@ -80,8 +81,33 @@ def for_analysis(recording, params: dict | None = None):
     rec = spre.bandpass_filter(recording, freq_min=params.get("freq_min", 300.0),
                                freq_max=min(params.get("freq_max", 6000.0), 0.95 * nyquist), dtype="float32")
     if wants_common_reference(rec, params.get("common_reference", "auto")):
-        rec = spre.common_reference(rec, reference="global", operator="median")
+        rec = MedianReferenceRecording(rec)
     return rec
+
+
+def median_by_sort(traces: np.ndarray, axis: int = 1, keepdims: bool = False) -> np.ndarray:
+    """``np.median`` of a float array along ``axis``, computed from a full sort: the same values
+    (the middle element, or the mean of the two middle ones), but NumPy's vectorised sort of
+    short rows beats the selection np.median runs per row: 4 ms instead of 33 ms for
+    65536 x 32 float32 samples, 3.8 ms instead of 25 ms for 5461 x 384 (NumPy 2.4, x86-64)."""
+    ordered = np.sort(traces, axis=axis)
+    n = ordered.shape[axis]
+    middle = (np.take(ordered, [(n - 1) // 2], axis=axis) + np.take(ordered, [n // 2], axis=axis)) / 2
+    return middle if keepdims else np.squeeze(middle, axis=axis)
+
+
+class MedianReferenceRecording(CommonReferenceRecording):
+    """SpikeInterface's global common median reference (``common_reference(reference="global",
+    operator="median")``) with the median computed by :func:`median_by_sort`. Why: np.median was
+    a third of the preprocessing stage's CPU time (1.2 of 3.4 s single-threaded on the 32-channel
+    case); the traces are the same. Saved and reloaded like any SpikeInterface preprocessor."""
+
+    def __init__(self, recording, dtype=None, **kwargs):
+        kwargs = {"reference": "global", "operator": "median"} | kwargs
+        super().__init__(recording, dtype=dtype, **kwargs)
+        if self._kwargs["reference"] == "global" and self._kwargs["operator"] == "median":
+            for segment in self._recording_segments:
+                segment.operator_func = median_by_sort
 
 
 MEMORY_CACHE_LIMIT_BYTES = 512 * 2**20

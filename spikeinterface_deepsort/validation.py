@@ -95,8 +95,12 @@ def _check_gains(recording) -> np.ndarray | None:
     return gains
 
 
-def _read_excerpts(recording, n_probes: int = 16, probe_seconds: float = 0.05) -> list[tuple[int, int, np.ndarray]]:
+def _read_excerpts(recording, n_probes: int = 8, probe_seconds: float = 0.1) -> list[tuple[int, int, np.ndarray]]:
     """Evenly spread excerpts of every segment (a full scan would read it all), as (segment, start, traces).
+
+    Eight reads of 0.1 s: each read has a fixed cost (a seek, a decompressed block, a generated
+    block of a synthetic recording), and 16 reads of 0.05 s, the same samples, took 0.34 s
+    instead of 0.09 s on the generated 32-channel reference recording.
 
     A read error (a truncated or damaged file) is reported as a :class:`RecordingError` naming where.
     """

@@ -10,7 +10,7 @@ from spikeinterface_deepsort import run_deepspikesort
 from spikeinterface_deepsort.datasets import ground_truth_recording
 
 STAGE_FILES = ["peaks.npy", "noise_levels.npy", "snippets/snippets.npy", "deepcluster/deepcluster_history.csv",
-               "deepcluster/deepcluster_history.png", "peak_labels.npy", "templates.npz", "stages.json",
+               "peak_labels.npy", "templates.npz", "stages.json",
                "deepspikesort.log", "sorting"]
 
 

@@ -6,8 +6,10 @@ import spikeinterface.core as sic
 from spikeinterface.core.job_tools import fix_job_kwargs
 
 from spikeinterface_deepsort.params import SORTER_PARAMS
-from spikeinterface_deepsort.preprocessing import (CACHE_CHUNK_BYTES, _cache_job_kwargs, cache_mode, preprocess,
-                                                   preprocess_and_cache)
+import spikeinterface.preprocessing as spre
+
+from spikeinterface_deepsort.preprocessing import (CACHE_CHUNK_BYTES, MedianReferenceRecording, _cache_job_kwargs,
+                                                   cache_mode, median_by_sort, preprocess, preprocess_and_cache)
 
 JOBS = dict(n_jobs=1, chunk_duration="1s", progress_bar=False)
 
@@ -52,3 +54,33 @@ def test_cache_chunks_are_longer_on_few_channels_and_the_users_setting_wins():
     assert "chunk_duration" not in _cache_job_kwargs(narrow, job_kwargs, {})
     chosen = fix_job_kwargs(dict(n_jobs=2, chunk_duration="0.5s"))
     assert _cache_job_kwargs(narrow, chosen, {"chunk_duration": "0.5s"}) == chosen
+
+
+@pytest.mark.parametrize("n_channels", [1, 2, 7, 32, 385])
+def test_median_by_sort_is_numpys_median(n_channels):
+    traces = np.random.default_rng(n_channels).normal(size=(500, n_channels)).astype(np.float32)
+    traces[:, 0] = 0.5  # ties
+    for keepdims in (False, True):
+        expected = np.median(traces, axis=1, keepdims=keepdims)
+        assert np.array_equal(median_by_sort(traces, axis=1, keepdims=keepdims), expected)
+    assert np.array_equal(median_by_sort(traces, axis=0), np.median(traces, axis=0))
+
+
+def test_median_reference_gives_spikeinterfaces_traces_and_reloads(tmp_path):
+    # A noise recording: unlike the generated ground truth, it can be written to a file and reloaded.
+    recording = sic.generate_recording(num_channels=16, durations=[2.0], sampling_frequency=30000.0, seed=3)
+    filtered = spre.bandpass_filter(recording, dtype="float32")
+    spikeinterfaces = spre.common_reference(filtered, reference="global", operator="median")
+    expected = spikeinterfaces.get_traces(end_frame=30_000)
+    referenced = MedianReferenceRecording(filtered)
+    assert np.array_equal(referenced.get_traces(end_frame=30_000), expected)
+    # Worker processes and saved sorter folders rebuild it from its dict: the fast median must survive.
+    referenced.dump_to_json(tmp_path / "rec.json")
+    reloaded = sic.load(tmp_path / "rec.json")
+    assert isinstance(reloaded, MedianReferenceRecording)
+    assert reloaded._recording_segments[0].operator_func is median_by_sort
+    assert np.array_equal(reloaded.get_traces(end_frame=30_000), expected)
+    job_kwargs = dict(n_jobs=2, chunk_duration="0.5s", progress_bar=False)  # in worker processes
+    saved = referenced.save(folder=tmp_path / "saved", **job_kwargs)
+    saved_expected = spikeinterfaces.save(folder=tmp_path / "saved_expected", **job_kwargs)
+    assert np.array_equal(saved.get_traces(), saved_expected.get_traces())

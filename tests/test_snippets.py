@@ -52,3 +52,16 @@ def test_dataset_items_are_channels_by_time_and_augmentation_is_seeded():
     b = SnippetDataset(snippets, augment=True, seed=5)[3][0]
     c = SnippetDataset(snippets, augment=True, seed=6)[3][0]
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_augmentation_shifts_by_at_most_two_samples_scales_and_adds_small_noise():
+    snippets = np.zeros((256, 40, 3), dtype=np.float32)
+    snippets[:, 20, :] = -10.0  # one spike at sample 20 on every channel
+    dataset = SnippetDataset(snippets, augment=True, seed=0)
+    batch = torch.stack([item[0] for item in dataset.__getitems__(list(range(256)))])
+    troughs = batch.mean(dim=1).argmin(dim=1)
+    assert set(troughs.tolist()) == {18, 19, 20, 21, 22}
+    depth = -batch.mean(dim=1).min(dim=1).values
+    assert 8.5 - 0.2 < depth.min() and depth.max() < 11.5 + 0.2  # amplitude x 0.85-1.15 (+ noise)
+    away_from_spike = batch[:, :, :15]
+    assert 0.09 < away_from_spike.std() < 0.11
