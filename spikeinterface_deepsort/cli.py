@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="DeepSpikeSort: spike sorting with a CNN trained the DeepCluster way, on SpikeInterface.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
+    parser.add_argument("-q", "--quiet", action="store_true", help="quiet: no stage lines or progress bars; only the result, warnings and errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_commands(subparsers)
@@ -44,18 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    # The level is the handler's: the package's logger runs at INFO while it sorts (its log file
+    # keeps every stage), and with -q only warnings and errors reach the console.
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[console],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         return int(args.func(args) or 0)
     except DeepSortError as error:
         print(f"deepspikesort {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"deepspikesort {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # a command may say how to continue (its message)
+        print(f"deepspikesort {args.command}: interrupted. {interrupt}".rstrip(" ."), file=sys.stderr)
         return 130
 
 

@@ -7,8 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from .errors import OutputFolderError
+from .errors import OutputFolderError, ParameterError, RecordingError
+from .output_folders import check_writable_output, mark_folder, remove_own_folder
 from .params import SORTER_PARAMS
+from .validation import check_output_location
 
 
 def add_commands(subparsers) -> None:
@@ -21,8 +23,16 @@ def add_commands(subparsers) -> None:
     sort.add_argument("--num-channels", type=int, help="raw binary only: number of channels")
     sort.add_argument("--dtype", help="raw binary only: sample type, e.g. int16")
     sort.add_argument("--probe", help="probeinterface JSON or .prb file with the channel positions")
-    sort.add_argument("--overwrite", action="store_true", help="delete an existing output folder first")
-    sort.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
+    runs = sort.add_mutually_exclusive_group()
+    runs.add_argument("--overwrite", action="store_true",
+                      help="replace --output if it is a deepspikesort sorter folder holding nothing else "
+                           "(any other folder is refused, never deleted)")
+    runs.add_argument("--resume", action="store_true",
+                      help="continue the interrupted run in --output with its own parameters (a finished run is "
+                           "returned as it is)")
+    sort.add_argument("--force", action="store_true",
+                      help="with --resume: continue even if RECORDING or a --param differs from the run's own "
+                           "(the run's own are used)")
     sort.set_defaults(func=run_sort_command)
 
     demo = subparsers.add_parser("demo", help="sort a generated ground-truth recording and print its score")
@@ -32,33 +42,32 @@ def add_commands(subparsers) -> None:
     demo.add_argument("--duration", type=float, default=60.0, help="seconds")
     demo.add_argument("--seed", type=int, default=42, help="seed of the generated recording")
     demo.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    demo.add_argument("--overwrite", action="store_true", help="delete an existing output folder first")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace --output if it is a deepspikesort demo folder holding nothing else")
     demo.set_defaults(func=run_demo_command)
 
     params = subparsers.add_parser("params", help="print the sorter's parameters as a Markdown table")
     params.set_defaults(func=lambda args: print(SORTER_PARAMS.markdown_table()))
 
 
-def _parse_params(assignments: list[str], quiet: bool) -> dict:
-    params = dict(SORTER_PARAMS.parse_assignment(text) for text in assignments)
-    if quiet:
-        params.setdefault("job_kwargs", {})["progress_bar"] = False
-    return params
+def _parse_params(assignments: list[str]) -> dict:
+    return dict(SORTER_PARAMS.parse_assignment(text) for text in assignments)
 
 
-def _check_output(folder: Path, overwrite: bool, resume: bool = False) -> None:
-    if folder.exists() and not (overwrite or resume):
-        raise OutputFolderError(
-            f"Output folder {folder} already exists. Pass --overwrite to replace it, --resume to continue "
-            "the run in it, or choose another --output."
-        )
-    if resume and not (folder / "spikeinterface_params.json").exists():
-        raise OutputFolderError(f"--resume: {folder} holds no deepspikesort run to continue.")
-    # Before the recording is loaded: a parent that is a file, a read-only or full disk.
-    # (The preprocessing cache's share of the disk is checked once the recording is known.)
-    from .validation import check_output_location
+def _run_params(params: dict, quiet: bool) -> dict:
+    """The sorter's parameters for this run: -q also switches SpikeInterface's progress bars off."""
+    return params | {"job_kwargs": params.get("job_kwargs", {}) | {"progress_bar": False}} if quiet else params
 
+
+def _check_new_output(folder: Path, kind: str, overwrite: bool, inputs=()) -> None:
+    """Before anything is loaded: the folder may be written (ours or new) and its disk can hold it."""
+    check_writable_output(folder, overwrite=overwrite, kind=kind, inputs=inputs, option="--overwrite")
     check_output_location(folder)
+
+
+def _resume_hint(args) -> str:
+    return (f"The finished stages are kept in {args.output}; continue with: deepspikesort sort {args.recording} "
+            f"--output {args.output} --resume")
 
 
 def run_sort_command(args: argparse.Namespace) -> int:
@@ -67,19 +76,39 @@ def run_sort_command(args: argparse.Namespace) -> int:
     from .io import load_recording
     from .sorter import resume_sorting
 
+    if args.force and not args.resume:
+        raise ParameterError("--force only applies to --resume: drop it, or add --resume.")
     output = Path(args.output)
-    params = _parse_params(args.param, args.quiet)
-    _check_output(output, args.overwrite, args.resume)
-    t0 = time.perf_counter()
+    params = _parse_params(args.param)
     if args.resume:
-        sorting = resume_sorting(output, verbose=not args.quiet)
+        _check_resumable(output)
     else:
-        recording = load_recording(args.recording, args.sampling_frequency, args.num_channels, args.dtype, args.probe)
-        sorting = ss.run_sorter("deepspikesort", recording, folder=output, remove_existing_folder=args.overwrite,
-                                verbose=not args.quiet, **params)
+        _check_new_output(output, "sorter", args.overwrite, inputs=[Path(args.recording)])
+    recording = load_recording(args.recording, args.sampling_frequency, args.num_channels, args.dtype, args.probe)
+    if not recording.has_probe():
+        raise RecordingError(
+            f"{args.recording} has no channel positions. Pass --probe with the probe file: a probeinterface .json "
+            "(probeinterface.write_probeinterface) or a .prb file."
+        )
+    t0 = time.perf_counter()
+    try:
+        if args.resume:
+            sorting = resume_sorting(output, verbose=not args.quiet, params=params, recording=recording,
+                                     force=args.force)
+        else:
+            sorting = ss.run_sorter("deepspikesort", recording, folder=output, remove_existing_folder=args.overwrite,
+                                    verbose=not args.quiet, **_run_params(params, args.quiet))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_resume_hint(args)) from None
     print(f"{len(sorting.unit_ids)} units, {sorting.to_spike_vector().size} spikes in "
           f"{time.perf_counter() - t0:.1f} s; Sorting saved in {output / 'sorter_output' / 'sorting'}")
     return 0
+
+
+def _check_resumable(output: Path) -> None:
+    if not (output / "spikeinterface_params.json").exists():
+        raise OutputFolderError(f"--resume: {output} holds no deepspikesort run to continue. Check --output, or "
+                                "drop --resume to start a new run.")
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
@@ -89,14 +118,16 @@ def run_demo_command(args: argparse.Namespace) -> int:
     from .scoring import score_against_ground_truth
 
     output = Path(args.output)
-    params = _parse_params(args.param, args.quiet)
-    _check_output(output, args.overwrite)
+    params = _run_params(_parse_params(args.param), args.quiet)
+    _check_new_output(output, "demo", args.overwrite)
+    remove_own_folder(output, kind="demo")  # checked above: absent, empty, or our demo folder and --overwrite
+    output.mkdir(parents=True)
+    mark_folder(output, "demo")
     print(f"Generating a ground-truth recording: {args.num_channels} channels, {args.num_units} units, {args.duration:g} s")
     recording, gt_sorting = ground_truth_recording(args.num_channels, args.num_units, args.duration, seed=args.seed,
                                                    folder=output / "ground_truth")
     t0 = time.perf_counter()
-    sorting = ss.run_sorter("deepspikesort", recording, folder=output / "sorting",
-                            remove_existing_folder=args.overwrite, verbose=not args.quiet, **params)
+    sorting = ss.run_sorter("deepspikesort", recording, folder=output / "sorting", verbose=not args.quiet, **params)
     seconds = time.perf_counter() - t0
     score = score_against_ground_truth(gt_sorting, sorting, recording, figures_folder=output)
     score["sort_seconds"] = round(seconds, 1)

@@ -9,6 +9,7 @@ on the saved copy, which serialises, instead of writing the whole traces to disk
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import spikeinterface.core as sic
@@ -16,10 +17,12 @@ import spikeinterface.core as sic
 
 def make_serializable(recording, gt_sorting, folder: str | Path):
     """(recording, sorting) equal to the inputs, with the sorting saved in ``folder``."""
-    saved = gt_sorting.save(folder=Path(folder), overwrite=True)
+    with warnings.catch_warnings():  # a generated sorting has no provenance to record: expected, not news
+        warnings.filterwarnings("ignore", message="The extractor is not serializable")
+        saved = gt_sorting.save(folder=Path(folder), overwrite=True)
     # Same generator class (static or drifting templates), now reading the saved spike trains.
     lazy = type(recording)(**{**recording._kwargs, "sorting": saved})
-    lazy.set_probe(recording.get_probe(), in_place=True)
+    lazy.set_probe(recording.get_probe())  # in place (SpikeInterface >= 0.105)
     for key in ("gain_to_uV", "offset_to_uV"):
         if recording.get_property(key) is not None:
             lazy.set_property(key, recording.get_property(key))
@@ -34,3 +37,28 @@ def ground_truth_recording(num_channels: int = 32, num_units: int = 20, duration
         num_units=num_units, seed=seed,
     )
     return make_serializable(recording, sorting, folder) if folder is not None else (recording, sorting)
+
+
+def locust_tetrode(data_folder: str | Path):
+    """The real locust antennal-lobe tetrode (C. Pouzat, zenodo 21589; tridesclous's example data).
+
+    ``data_folder`` holds ``locust_trial_01.raw`` and ``locust_trial_02.raw`` (int16, 4 channels
+    interleaved, 15 kHz) and their ``info.json``. The two trials are concatenated into one
+    segment. The tetrode's geometry is not part of the data: probeinterface's nominal tetrode
+    stands in for it, wired in file order.
+    """
+    import json
+
+    import probeinterface as pi
+
+    data_folder = Path(data_folder)
+    info = json.loads((data_folder / "info.json").read_text())
+    trials = sorted(data_folder.glob("locust_trial_*.raw"))
+    recording = sic.concatenate_recordings([
+        sic.read_binary(path, sampling_frequency=info["sample_rate"], dtype=info["dtype"],
+                        num_channels=info["shape"][1]) for path in trials
+    ])
+    probe = pi.generate_tetrode()
+    probe.set_device_channel_indices(range(recording.get_num_channels()))
+    recording.set_probe(probe)
+    return recording

@@ -8,6 +8,7 @@ parameter reference in the docs are all generated from it.
 from __future__ import annotations
 
 import ast
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -97,13 +98,20 @@ class ParamSchema:
         unknown = [name for name in values if name not in self.params]
         if unknown:
             raise ParameterError(
-                f"Unknown parameter(s) {unknown}. Valid parameters are: {sorted(self.params)}. "
-                "See get_sorter_params_description('deepspikesort') for what each one does."
+                " ".join(self.unknown_name_message(name) for name in unknown)
+                + " See get_sorter_params_description('deepspikesort') for what each one does."
             )
         merged = self.defaults()
         for name, value in values.items():
             merged[name] = self.params[name].check(value)
         return merged
+
+    def unknown_name_message(self, name: str) -> str:
+        """'Unknown parameter X', with the closest valid names (typos) or, lacking any, all of them."""
+        close = difflib.get_close_matches(str(name), self.params, n=3, cutoff=0.6)
+        if close:
+            return f"Unknown parameter {name!r}: did you mean {' or '.join(repr(c) for c in close)}?"
+        return f"Unknown parameter {name!r}. Valid parameters are: {', '.join(sorted(self.params))}."
 
     def parse_assignment(self, text: str) -> tuple[str, Any]:
         """Parse a command-line ``NAME=VALUE``; VALUE is read as a Python literal when it is one."""
@@ -111,7 +119,7 @@ class ParamSchema:
             raise ParameterError(f"--param expects NAME=VALUE, got {text!r} (for example --param detect_threshold=5.5).")
         name, raw = (part.strip() for part in text.split("=", 1))
         if name not in self.params:
-            raise ParameterError(f"Unknown parameter {name!r}. Valid parameters are: {sorted(self.params)}.")
+            raise ParameterError(self.unknown_name_message(name) + " `deepspikesort params` lists them all.")
         try:
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError):

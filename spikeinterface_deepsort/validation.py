@@ -27,6 +27,14 @@ class RecordingWarning(UserWarning):
     """The recording can be sorted, but something about it is probably wrong (for example its gains)."""
 
 
+# Working Python for SpikeInterface 0.105, where set_probe changes the recording in place and returns None.
+PROBE_ADVICE = (
+    "probe = probeinterface.read_probeinterface('probe.json').probes[0] (or probeinterface.generate_tetrode() "
+    "for a tetrode); probe.set_device_channel_indices(range(recording.get_num_channels())); "
+    "recording.set_probe(probe)"
+)
+
+
 def check_recording(recording) -> None:
     """Raise :class:`RecordingError` with the fix when ``recording`` cannot be sorted.
 
@@ -47,9 +55,8 @@ def check_recording(recording) -> None:
         raise RecordingError("The recording has no channels. Check the channel selection that produced it.")
     if not recording.has_probe():
         raise RecordingError(
-            "The recording has no channel locations. Attach a probe first: "
-            "recording = recording.set_probe(probe) with a probeinterface Probe "
-            "(for example probeinterface.generate_tetrode() or one read with probeinterface.read_probeinterface)."
+            "The recording has no channel locations. Attach a probeinterface Probe to it (in place): "
+            + PROBE_ADVICE
         )
     fs = recording.get_sampling_frequency()
     if fs < MIN_SAMPLING_FREQUENCY:

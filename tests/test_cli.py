@@ -30,11 +30,12 @@ def test_sort_a_saved_recording_folder(small_case, tmp_path, capsys):
 
 def test_existing_output_is_refused_in_one_line(tmp_path):
     (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
     result = subprocess.run([sys.executable, "-m", "spikeinterface_deepsort.cli", "sort", str(tmp_path),
                              "--output", str(tmp_path / "out")], capture_output=True, text=True)
     assert result.returncode == 2
     lines = [line for line in result.stderr.strip().splitlines() if "Warning" not in line]
-    assert len(lines) == 1 and "already exists" in lines[0] and "--overwrite" in lines[0]
+    assert len(lines) == 1 and "already exists" in lines[0] and "another output folder" in lines[0]
 
 
 @pytest.mark.parametrize("argument, fragment", [("detect_threshold=high", "must be of type"), ("bogus=1", "Unknown parameter")])

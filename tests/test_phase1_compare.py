@@ -97,9 +97,14 @@ def test_without_ground_truth_no_performance_is_claimed(tmp_path, exported):
 def test_non_empty_output_is_refused_unless_overwritten(tmp_path, exported):
     truth = exported["sorting"]
     compare_sortings(truth, truth, tmp_path / "cmp")
-    with pytest.raises(OutputFolderError, match="not empty.*--overwrite"):
+    with pytest.raises(OutputFolderError, match="already exists.*--overwrite"):
         compare_sortings(truth, truth, tmp_path / "cmp")
     compare_sortings(truth, truth, tmp_path / "cmp", overwrite=True)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "summary.json").write_text("my own")
+    with pytest.raises(OutputFolderError, match="did not write"):
+        compare_sortings(truth, truth, tmp_path / "mine", overwrite=True)
+    assert (tmp_path / "mine" / "summary.json").read_text() == "my own"
 
 
 def test_sortings_at_different_rates_are_refused(tmp_path, exported):

@@ -54,8 +54,9 @@ def test_bad_parameters_are_refused_before_sorting(tetrode_case, tmp_path):
     recording, _ = tetrode_case
     with pytest.raises(ParameterError, match="detect_threshold"):
         ss.run_sorter("deepspikesort", recording, folder=tmp_path / "x", detect_threshold="five")
-    with pytest.raises(ValueError, match="Invalid parameters"):
+    with pytest.raises(ParameterError, match="Unknown parameter 'no_such_parameter'"):
         ss.run_sorter("deepspikesort", recording, folder=tmp_path / "y", no_such_parameter=1)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # a run that cannot start leaves nothing
 
 
 def test_recording_without_locations_is_refused_with_the_fix(tmp_path):

@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import ParameterError
+from ..output_folders import check_writable_output, folder_kind, mark_folder
 from ..torch_utils import torch_threads
 from .evaluation import METRICS
 from .experiment import FoldModel, TrainingSettings, score_test, train_fold
@@ -202,11 +203,17 @@ def _write_model_files(folder: Path, trials, best_rows, fold_rows, per_dataset) 
         table.reindex(columns=columns).to_csv(folder / "per_dataset" / f"{name}.csv", index=False)
 
 
+RESULTS_KIND = "multitask-results"
+
+
 def run_benchmark(datasets: list[WaveformDataset], output: str | Path, settings: BenchmarkSettings, progress: bool = True) -> pd.DataFrame:
     """Run every model of ``settings`` on ``datasets``; write the results under ``output``; return the summary."""
     _check(datasets, settings)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    if folder_kind(output) != RESULTS_KIND:  # our results folder is resumed; any other must be new or empty
+        check_writable_output(output, overwrite=False, kind=RESULTS_KIND)
+        output.mkdir(parents=True, exist_ok=True)
+        mark_folder(output, RESULTS_KIND)
     splits = {data.name: stratified_folds(data.labels, settings.n_folds, settings.seed, settings.validation_fraction) for data in datasets}
     storage = settings.storage or default_storage(output)
     n_studies = sum(1 if is_multitask(name) else len(datasets) for name in settings.models)

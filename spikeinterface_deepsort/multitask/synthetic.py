@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from spikeinterface.core.generate import generate_single_fake_waveform
 
+from ..output_folders import check_writable_output, mark_folder
 from .loader import LABEL_COLUMN
 
 SAMPLING_FREQUENCY = 10_000.0
@@ -118,7 +119,10 @@ def make_dataset(spec: DatasetSpec, seed: int = 0) -> pd.DataFrame:
 def write_csv_datasets(folder: str | Path, seed: int = 0, specs: tuple[DatasetSpec, ...] = DATASET_SPECS) -> list[Path]:
     """Write one ``<name>.csv`` per spec into ``folder``; return their paths."""
     folder = Path(folder)
+    # Real datasets carry these same names (A2.csv ...): a folder that holds anything is refused.
+    check_writable_output(folder, overwrite=False, kind="csv-datasets")
     folder.mkdir(parents=True, exist_ok=True)
+    mark_folder(folder, "csv-datasets", contents=[f"{spec.name}.csv" for spec in specs])
     paths = []
     for spec in specs:
         path = folder / f"{spec.name}.csv"

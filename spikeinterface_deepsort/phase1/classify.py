@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader
 
 from ..errors import OutputFolderError, ParameterError
+from ..output_folders import check_writable_output, mark_folder, remove_own_folder
 from ..models import SnippetClassifier, SnippetEncoder
 from ..params import SORTER_PARAMS
 from ..preprocessing import preprocess
@@ -101,6 +101,9 @@ def _options(min_spikes, max_spikes, units, spikes_per_unit, noise, seed, epochs
             "preprocess": bool(preprocess_recording)}
 
 
+SESSION_KIND = "classification-session"
+
+
 def _prepare_session_folder(folder: Path, options: dict, overwrite: bool, resume: bool) -> None:
     """Create the session folder; an existing one is refused unless overwritten or resumed with the same options."""
     if overwrite and resume:
@@ -108,7 +111,7 @@ def _prepare_session_folder(folder: Path, options: dict, overwrite: bool, resume
     config = folder / "session.json"
     if folder.exists() and any(folder.iterdir()):
         if overwrite:
-            shutil.rmtree(folder)
+            remove_own_folder(folder, kind=SESSION_KIND)  # refused unless it is one of our session folders
         elif not resume:
             raise OutputFolderError(
                 f"Session folder {str(folder)!r} already exists. Pass --overwrite to start it again, --resume to "
@@ -120,7 +123,10 @@ def _prepare_session_folder(folder: Path, options: dict, overwrite: bool, resume
                 "resumes only with the options it began with (only --epochs may grow). Use them, or --overwrite, "
                 "or another --session-number."
             )
-    folder.mkdir(parents=True, exist_ok=True)
+    if overwrite or not folder.exists() or not any(folder.iterdir()):
+        check_writable_output(folder, overwrite=False, kind=SESSION_KIND, option="--overwrite")
+        folder.mkdir(parents=True, exist_ok=True)
+        mark_folder(folder, SESSION_KIND)
     config.write_text(json.dumps(options, indent=2))
 
 

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from spikeinterface.comparison import compare_sorter_to_ground_truth, compare_two_sorters
 
-from ..errors import DataFormatError, OutputFolderError
+from ..errors import DataFormatError
+from ..output_folders import check_writable_output, mark_folder, remove_own_folder
 from .figures import plot_agreement_matrix
 from .references import as_sorting, check_reference_matches_recording, detect_reference_format
 
@@ -53,9 +54,7 @@ def compare_sortings(sorting, reference, output: str | Path, *, recording=None, 
                      delta_time_ms: float = 0.4, overwrite: bool = False) -> CompareResult:
     """Compare ``sorting`` with ``reference`` (Sortings or paths) and write the tables and plot to ``output``."""
     output = Path(output)
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise OutputFolderError(f"Output folder {str(output)!r} is not empty. Pass --overwrite to replace its "
-                                "comparison files, or choose another --output.")
+    check_writable_output(output, overwrite=overwrite, kind="comparison", option="--overwrite")
     sorting, reference = _load_pair(sorting, reference, recording)
     if not np.isclose(sorting.get_sampling_frequency(), reference.get_sampling_frequency(), rtol=1e-6):
         raise DataFormatError(
@@ -66,7 +65,9 @@ def compare_sortings(sorting, reference, output: str | Path, *, recording=None, 
     if recording is not None:
         check_reference_matches_recording(recording, reference)
         check_reference_matches_recording(recording, sorting)
-    output.mkdir(parents=True, exist_ok=True)
+    remove_own_folder(output, kind="comparison")  # checked above: absent, empty, or ours and overwrite
+    output.mkdir(parents=True)
+    mark_folder(output, "comparison")
 
     comparison = compare_two_sorters(reference, sorting, reference_name, sorting_name, delta_time=delta_time_ms)
     scores = comparison.agreement_scores
