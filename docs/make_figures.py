@@ -5,7 +5,9 @@
 Sorts a generated ground-truth recording (16 channels, 8 units, 60 s; SpikeInterface's
 generator, so no data is needed), writes its report, and copies three of the report's
 figures into docs/figures/: the DeepCluster training curves, the learned embedding and
-the unit templates. Takes a few minutes on a laptop CPU.
+the unit templates; with Chromium installed, also a screenshot of the report's page
+(report_page.png: summary, labelled units, thresholds, templates). Takes a few minutes
+on a laptop CPU.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +24,21 @@ FIGURES = Path(__file__).resolve().parent / "figures"
 COPIED = {"deepcluster_history.png": "deepcluster_history.png", "embedding.png": "deepcluster_embedding.png",
           "unit_templates.png": "report_unit_templates.png"}
 SORT_PARAMS = dict(seed=0, job_kwargs=dict(n_jobs=1, progress_bar=False))  # default DeepCluster settings
+SCREENSHOT_SIZE = "1400,2600"  # CSS pixels: the page from its title down to the templates figure
+
+
+def screenshot(page: Path, target: Path) -> bool:
+    """A headless-Chromium screenshot of ``page`` at 100 % zoom; False where Chromium is missing."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("chromium not found: the screenshot of the report is not updated")
+        return False
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        "--no-first-run", f"--user-data-dir={profile}", f"--window-size={SCREENSHOT_SIZE}",
+                        "--virtual-time-budget=5000", f"--screenshot={target}", page.resolve().as_uri()],
+                       check=True, capture_output=True, timeout=120)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         FIGURES.mkdir(exist_ok=True)
         for source, target in COPIED.items():
             shutil.copy(report / source, FIGURES / target)
+        screenshot(report / "index.html", FIGURES / "report_page.png")
         score = score_against_ground_truth(gt_sorting, sorting, recording)
         summary = {"recording": "ground_truth_recording(16, 8, 60.0, seed=5)", "sorter_params": SORT_PARAMS,
                    "units_found": len(sorting.unit_ids),

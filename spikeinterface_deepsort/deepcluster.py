@@ -33,6 +33,7 @@ from .training import fit, load_checkpoint, predict, save_atomic
 logger = logging.getLogger(__name__)
 
 NMI_PLATEAU = 0.01
+STEPS_CSV = "deepcluster_steps.csv"
 HISTORY_COLUMNS = ["round", "n_clusters", "train_loss", "train_accuracy", "nmi", "seconds"]
 
 
@@ -137,40 +138,14 @@ def _write_history(history: list[dict], folder: Path) -> None:
             writer.writerow({key: row.get(key) for key in HISTORY_COLUMNS})
 
 
-def plot_history(history: list[dict], path: Path, nmi_stop: float | None = None) -> None:
-    """Loss and accuracy on the pseudo-labels, and NMI between consecutive rounds, per round."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    rounds = [row["round"] for row in history]
-    trained = [row for row in history if row.get("train_loss") is not None]
-    fig, (ax_loss, ax_nmi) = plt.subplots(1, 2, figsize=(10, 3.4))
-    ax_loss.plot([r["round"] for r in trained], [r["train_loss"] for r in trained], "o-", color="tab:blue")
-    ax_loss.set(xlabel="round", title="Training on each round's pseudo-labels")
-    ax_loss.set_ylabel("training loss", color="tab:blue")
-    accuracy = [r for r in trained if r.get("train_accuracy") is not None]
-    if accuracy:
-        ax_acc = ax_loss.twinx()
-        ax_acc.plot([r["round"] for r in accuracy], [r["train_accuracy"] for r in accuracy], "s--", color="tab:orange")
-        ax_acc.set_ylabel("training accuracy", color="tab:orange")
-        ax_acc.set_ylim(0, 1.02)
-    nmi = [(row["round"], row["nmi"]) for row in history if row.get("nmi") is not None]
-    if nmi:
-        ax_nmi.plot(*zip(*nmi), "o-", color="tab:green", label="NMI")
-    if nmi_stop is not None:
-        ax_nmi.axhline(nmi_stop, color="grey", linestyle=":", label=f"nmi_stop = {nmi_stop:g}")
-        ax_nmi.legend(loc="lower right", fontsize=8)
-    ax_nmi.set(xlabel="round", ylabel="NMI with the previous round", title="Stability of the assignments",
-               ylim=(0, 1.02))
-    for ax in (ax_loss, ax_nmi):
-        ax.set_xlim(min(rounds) - 0.5, max(rounds) + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def _write_step_losses(round_number: int, losses: list[float], folder: Path, first: bool) -> None:
+    """One row per optimiser step (round, step from 1, batch mean loss); rounds are appended, so a
+    resumed run keeps the rows of the rounds it finished before."""
+    with open(folder / STEPS_CSV, "w" if first else "a", newline="") as f:
+        writer = csv.writer(f)
+        if first:
+            writer.writerow(["round", "step", "loss"])
+        writer.writerows((round_number, step, f"{loss:.6g}") for step, loss in enumerate(losses, start=1))
 
 
 def embed_training_peaks(model, store: SnippetStore, indices: np.ndarray, batch_size: int, device,
@@ -205,7 +180,9 @@ def run_deepcluster(
     k = number_of_clusters(num_channels, len(train_indices), params["cluster_factor"])
 
     torch.manual_seed(seed)
-    encoder = SnippetEncoder(store.n_channels, store.n_samples, embedding_dim=params["embedding_dim"])
+    encoder_kwargs = {"in_channels": store.n_channels, "n_samples": store.n_samples,
+                      "embedding_dim": params["embedding_dim"]}
+    encoder = SnippetEncoder(**encoder_kwargs)
     model = SnippetClassifier(encoder, k).to(device)
 
     checkpoint_path = folder / "deepcluster_checkpoint.pt"
@@ -257,6 +234,8 @@ def run_deepcluster(
             trained = _train_round(model, train_set, labels, k, params, device, seed, round_index, progress)
             row["train_loss"] = trained.history[-1]["train_loss"]
             row["train_accuracy"] = trained.history[-1]["train_accuracy"]
+            if main:
+                _write_step_losses(round_index + 1, trained.step_losses, folder, first=round_index == 0)
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if main:
@@ -266,9 +245,10 @@ def run_deepcluster(
                 "-" if row["train_loss"] is None else f"{row['train_loss']:.3f}",
                 "-" if nmi is None else f"{nmi:.3f}", row["seconds"],
             )
+            # The constructor's arguments travel with the weights: the report rebuilds the network from them.
             save_atomic(
-                {"model": model.state_dict(), "epoch": round_index,
-                 "history": history, "labels": labels, "finished": finished},
+                {"model": model.state_dict(), "epoch": round_index, "encoder_kwargs": encoder_kwargs,
+                 "n_classes": k, "history": history, "labels": labels, "finished": finished},
                 checkpoint_path,
             )
             _write_history(history, folder)

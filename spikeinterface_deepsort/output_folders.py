@@ -11,6 +11,7 @@ message that says why and what to do. Names never decide: a user's folder called
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -22,8 +23,8 @@ from .errors import OutputFolderError
 
 MARKER = "deepspikesort_folder.json"
 
-# Top-level entries that a folder of each kind may hold besides the marker, when the
-# marker does not list them itself (folders whose content is known only as the run goes).
+# Top-level entries (names or glob patterns) that a folder of each kind may hold besides the
+# marker, when the marker does not list them itself (content known only as the run goes).
 LAYOUTS = {
     "sorter": {"spikeinterface_params.json", "spikeinterface_log.json", "spikeinterface_recording.json",
                "recording_attributes.json",
@@ -32,6 +33,9 @@ LAYOUTS = {
     "classification-session": {"session.json", "snippets", "training_log.csv", "training_curves.png",
                                "confusion_matrix.csv", "confusion_matrix.png", "metrics.json", "comparison.csv",
                                "checkpoint.pt", "checkpoint.pt.tmp"},
+    "report": {"index.html", "quality_metrics.csv", "unit_labels.csv", "analyzer", "bombcell", "interactive",
+               "unit_templates*.png", "amplitudes*.png", "isi_histograms*.png", "autocorrelograms*.png",
+               "unit_locations.png", "deepcluster_history.png", "embedding.png"},
     "comparison": {"agreement.csv", "agreement_matrix.csv", "agreement_matrix.png", "summary.json",
                    "performance.csv"},
 }
@@ -84,7 +88,8 @@ def _foreign_entries(folder: Path, kind: str) -> list[str]:
     except (OSError, ValueError):
         listed = None
     allowed = set(listed) if listed is not None else LAYOUTS.get(kind, set())
-    return sorted(entry.name for entry in folder.iterdir() if entry.name != MARKER and entry.name not in allowed)
+    return sorted(entry.name for entry in folder.iterdir()
+                  if entry.name != MARKER and not any(fnmatch.fnmatchcase(entry.name, rule) for rule in allowed))
 
 
 def check_writable_output(folder, *, overwrite: bool, kind: str, inputs=(), option: str = "--overwrite") -> None:

@@ -1,18 +1,21 @@
-"""The sorting report: an HTML page of figures and a table of quality metrics.
+"""The sorting report: an HTML page of figures, unit labels and quality metrics.
 
 ``make_report(OUT)`` reads a finished sorter folder (``run_sorter("deepspikesort", ...,
 folder=OUT)``), builds a SpikeInterface ``SortingAnalyzer`` on the final Sorting and the
-recording, and writes ``OUT/report/``::
+recording, labels each unit (``unit_labels.py``: bombcell where installed, else thresholds
+on SpikeInterface's quality metrics) and writes ``OUT/report/``::
 
     index.html              the page; open it in any browser (relative links only)
-    quality_metrics.csv     one row per unit: SNR, ISI violations, firing rate,
+    quality_metrics.csv     one row per unit: spike count, SNR, ISI violations, firing rate,
                             presence ratio, amplitude cutoff
+    unit_labels.csv         one row per unit: label, the tests behind it, untested metrics
     *.png                   the figures the page shows
     analyzer/               the SortingAnalyzer (si.load_sorting_analyzer reads it)
+    bombcell/               bombcell's own tables, where bombcell labelled the units
 
-The figures are SpikeInterface's own widgets (templates on the probe, amplitudes over
-time, ISI histograms, autocorrelograms, unit locations) and two of DeepSpikeSort's: the
-DeepCluster training curves and a 2-D projection of the learned embedding.
+The figures (``report_figures.py``, ``report_training.py``): templates on the probe,
+amplitudes over time, ISI histograms, autocorrelograms, unit locations, what the
+DeepCluster rounds did and a 2-D projection of the learned embedding.
 
 The same report is written at the end of a sort with the sorter parameter
 ``make_report=True``, and from a shell with ``deepspikesort report OUT``.
@@ -20,42 +23,33 @@ The same report is written at the end of a sort with the sorter parameter
 
 from __future__ import annotations
 
-import csv
-import datetime
-import html
 import json
 import logging
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .deepcluster import plot_history
-from .errors import OutputFolderError
+from .errors import DeepSortError, OutputFolderError
+from .output_folders import check_writable_output, mark_folder, remove_own_folder
+from .export import UNIT_LOCATION_METHOD, unit_locations
 from .params import SORTER_PARAMS
 from .preprocessing import for_analysis
+from .report_figures import Figure, amplitude_figure, autocorrelogram_figure, isi_figure, location_figure, pages
+from .report_figures import save, template_figure, unit_colors
+from .report_page import render_page
+from .report_training import deepcluster_figure, embedding_figure
+from .unit_labels import label_units
 
 logger = logging.getLogger("spikeinterface_deepsort.report")
 
-QUALITY_METRICS = ["snr", "isi_violation", "firing_rate", "presence_ratio", "amplitude_cutoff"]
+QUALITY_METRICS = ["num_spikes", "snr", "isi_violation", "firing_rate", "presence_ratio", "amplitude_cutoff"]
 # The columns these metrics give in quality_metrics.csv (isi_violation gives two).
-QUALITY_METRIC_COLUMNS = ["snr", "isi_violations_ratio", "isi_violations_count", "firing_rate", "presence_ratio",
-                          "amplitude_cutoff"]
-UNITS_PER_FIGURE = 20
-MAX_EMBEDDED_PEAKS = 5000
-DPI = 90
+QUALITY_METRIC_COLUMNS = ["num_spikes", "snr", "isi_violations_ratio", "isi_violations_count", "firing_rate",
+                          "presence_ratio", "amplitude_cutoff"]
 
 
-@dataclass
-class Figure:
-    filename: str
-    title: str
-    caption: str
-
-
-def make_report(output_folder, recording=None, report_folder=None, verbose: bool = True) -> Path:
+def make_report(output_folder, recording=None, report_folder=None, verbose: bool = True,
+                interactive: bool = False) -> Path:
     """Write the report of the sort in ``output_folder``; returns the report folder.
 
     ``output_folder`` is the folder given to ``run_sorter`` (its ``sorter_output``
@@ -63,7 +57,8 @@ def make_report(output_folder, recording=None, report_folder=None, verbose: bool
     default it is reloaded from the folder, which works whenever SpikeInterface could
     save it there (any recording read from files). ``report_folder`` defaults to
     ``output_folder/report``; an existing report there is replaced. ``verbose=False``
-    hides the progress bars.
+    hides the progress bars. ``interactive=True`` also writes ``interactive/``, SpikeInterface's
+    sorting summary as a figpack page (needs the ``interactive`` extra), linked from the page.
     """
     import matplotlib
 
@@ -72,6 +67,8 @@ def make_report(output_folder, recording=None, report_folder=None, verbose: bool
     from tqdm.auto import tqdm
 
     sorter_folder, sorter_output = _resolve_folders(output_folder)
+    if interactive:
+        _check_figpack()
     params = _sorter_params(sorter_folder)
     if recording is None:
         recording = _reload_recording(sorter_folder)
@@ -82,35 +79,41 @@ def make_report(output_folder, recording=None, report_folder=None, verbose: bool
     logger.info("report: %d units, writing into %s", len(sorting.unit_ids), report_folder)
     job_kwargs = dict(params.get("job_kwargs") or {})
     job_kwargs["progress_bar"] = bool(job_kwargs.get("progress_bar", True)) and verbose
+    colors = unit_colors(sorting.unit_ids)
 
     figures: list[Figure] = []
-    metrics = None
-    steps = ["analyzer", "unit figures", "deepcluster", "embedding"]
+    analyzer = labels = None
+    steps = ["analyzer", "unit labels", "unit figures", "deepcluster", "embedding"]
     with tqdm(total=len(steps), desc="report", disable=not verbose) as bar:
         bar.set_postfix_str("analyzer")
-        analyzer = None
         if len(sorting.unit_ids) > 0:
             analyzer = _build_analyzer(sorting, for_analysis(recording, params), report_folder / "analyzer",
                                        params, job_kwargs)
-            metrics = analyzer.get_extension("quality_metrics").get_data()
-        _write_quality_metrics(metrics, report_folder / "quality_metrics.csv")
+        bar.update()
+
+        bar.set_postfix_str("unit labels")
+        if analyzer is not None:
+            labels = label_units(analyzer, report_folder / "bombcell", n_jobs=job_kwargs.get("n_jobs", 1))
+        metrics = _write_tables(analyzer, labels, report_folder)
         bar.update()
 
         bar.set_postfix_str("unit figures")
         if analyzer is not None:
-            figures += _unit_figures(analyzer, report_folder)
+            figures += _unit_figures(analyzer, labels.labels, colors, report_folder, params.get("seed") or 0)
         bar.update()
 
         bar.set_postfix_str("deepcluster")
-        figures += _deepcluster_figure(sorter_output, report_folder, params)
+        figures += deepcluster_figure(sorter_output, report_folder, params)
         bar.update()
 
         bar.set_postfix_str("embedding")
-        unit_colors = _unit_colors(sorting)
-        figures += _embedding_figure(sorter_output, report_folder, params, unit_colors)
+        figures += embedding_figure(sorter_output, report_folder, params, colors)
         bar.update()
+    if interactive and analyzer is not None:
+        _interactive_view(analyzer, labels, report_folder / "interactive")
 
-    page = _render_page(sorter_folder, sorter_output, report_folder, recording, sorting, metrics, figures)
+    page = render_page(sorter_folder, sorter_output, report_folder, recording, sorting, analyzer, metrics, labels,
+                       figures)
     (report_folder / "index.html").write_text(page, encoding="utf8")
     logger.info("report written: %s (%d figures)", report_folder / "index.html", len(figures))
     return report_folder
@@ -162,18 +165,15 @@ def _reload_recording(sorter_folder: Path):
     )
 
 
-REPORT_PNG_PATTERNS = ["unit_templates*.png", "amplitudes.png", "isi_histograms*.png", "autocorrelograms*.png",
-                       "unit_locations.png", "deepcluster_history.png", "embedding.png"]
+REPORT_KIND = "report"
 
 
 def _clear_report_folder(report_folder: Path) -> None:
-    """Remove a previous report's files (only those a report writes; the analyzer is overwritten when rebuilt)."""
-    report_folder.mkdir(parents=True, exist_ok=True)
-    for pattern in REPORT_PNG_PATTERNS:
-        for path in report_folder.glob(pattern):
-            path.unlink()
-    for name in ("index.html", "quality_metrics.csv"):
-        (report_folder / name).unlink(missing_ok=True)
+    """Start the report folder anew: a previous report of ours is replaced, any other folder refused."""
+    check_writable_output(report_folder, overwrite=True, kind=REPORT_KIND, option="--output")
+    remove_own_folder(report_folder, kind=REPORT_KIND)
+    report_folder.mkdir(parents=True)
+    mark_folder(report_folder, REPORT_KIND)
 
 
 def _build_analyzer(sorting, recording, folder: Path, params: dict, job_kwargs: dict):
@@ -187,7 +187,7 @@ def _build_analyzer(sorting, recording, folder: Path, params: dict, job_kwargs: 
     analyzer.compute("templates", operators=["average", "median", "std"])
     analyzer.compute("noise_levels", random_slices_kwargs=dict(seed=seed), **job_kwargs)
     analyzer.compute("spike_amplitudes", **job_kwargs)
-    analyzer.compute("unit_locations", method="monopolar_triangulation")
+    unit_locations(analyzer)  # the estimator ALF's clusters.depths uses too (export.py)
     analyzer.compute("correlograms", window_ms=50.0, bin_ms=1.0)
     analyzer.compute("isi_histograms", window_ms=50.0, bin_ms=1.0)
     # Presence ratio: SpikeInterface's 60 s bins leave it undefined on recordings under a minute.
@@ -197,300 +197,86 @@ def _build_analyzer(sorting, recording, folder: Path, params: dict, job_kwargs: 
     return analyzer
 
 
-def _write_quality_metrics(metrics, path: Path) -> None:
+def _write_tables(analyzer, labels, folder: Path):
+    """quality_metrics.csv and unit_labels.csv; returns the metrics table the page shows."""
     import pandas as pd
 
-    if metrics is None:
+    if analyzer is None:
         metrics = pd.DataFrame(columns=QUALITY_METRIC_COLUMNS)
-    metrics = metrics.copy()
-    metrics.index.name = "unit_id"
-    metrics.to_csv(path)
+        table = pd.DataFrame(columns=["label", "failed_tests", "untested_metrics"])
+    else:
+        # Read after labelling: bombcell recomputes some metrics (amplitude_cutoff from amplitude
+        # scalings), and the table must show the values the labels were decided on.
+        metrics = analyzer.get_extension("quality_metrics").get_data()[QUALITY_METRIC_COLUMNS].copy()
+        table = pd.DataFrame({"label": [labels.labels[u] for u in metrics.index],
+                              "failed_tests": ["; ".join(labels.failures(u)) for u in metrics.index],
+                              "untested_metrics": ["; ".join(labels.untested(u)) for u in metrics.index]},
+                             index=metrics.index)
+    for frame, name in ((metrics, "quality_metrics.csv"), (table, "unit_labels.csv")):
+        frame.index.name = "unit_id"
+        frame.to_csv(folder / name)
+    return metrics
 
 
-# ---------------------------------------------------------------------------- figures
-
-
-def _save(figure, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    figure.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(figure)
-
-
-def _unit_colors(sorting) -> dict:
-    """One colour per unit, the same in every figure (tab10, or tab20 beyond 10 units, cycled)."""
-    import matplotlib.pyplot as plt
-
-    unit_ids = list(sorting.unit_ids)
-    cmap = plt.get_cmap("tab10" if len(unit_ids) <= 10 else "tab20")
-    return {unit_id: cmap(i % cmap.N) for i, unit_id in enumerate(unit_ids)}
-
-
-def _pages(unit_ids, size: int = UNITS_PER_FIGURE) -> list:
-    return [unit_ids[start:start + size] for start in range(0, len(unit_ids), size)]
-
-
-def _grid_size(n_units: int, ncols: int, width: float, height: float) -> tuple[float, float]:
-    ncols = min(ncols, n_units)
-    nrows = int(np.ceil(n_units / ncols))
-    return width * ncols, height * nrows
-
-
-def _unit_figures(analyzer, folder: Path) -> list[Figure]:
-    import spikeinterface.widgets as sw
-
+def _unit_figures(analyzer, labels: dict, colors: dict, folder: Path, seed: int) -> list[Figure]:
     unit_ids = list(analyzer.unit_ids)
-    colors = _unit_colors(analyzer.sorting)
-    pages = _pages(unit_ids)
-    figures: list[Figure] = []
+    groups = pages(unit_ids)
 
-    def page_name(stem: str, index: int) -> str:
-        return f"{stem}.png" if len(pages) == 1 else f"{stem}_{index + 1:02d}.png"
+    def name(stem: str, index: int) -> str:
+        return f"{stem}.png" if len(groups) == 1 else f"{stem}_{index + 1:02d}.png"
 
-    def page_title(title: str, units) -> str:
-        return title if len(pages) == 1 else f"{title}: units {units[0]} to {units[-1]}"
+    def title(text: str, units) -> str:
+        return text if len(groups) == 1 else f"{text}: units {units[0]} to {units[-1]}"
 
-    for i, units in enumerate(pages):
-        ncols = min(5, len(units))
-        w = sw.plot_unit_templates(analyzer, unit_ids=units, unit_colors=colors, ncols=ncols, backend="matplotlib",
-                                   plot_legend=False, figsize=_grid_size(len(units), 5, 2.6, 3.2))
-        name = page_name("unit_templates", i)
-        _save(w.figure, folder / name)
-        figures.append(Figure(name, page_title("Templates on the probe", units),
-                              "Mean waveform of each unit (line) with its 1-99 and 25-75 percentile bands, drawn at "
-                              "the positions of the unit's channels on the probe."))
-
-    w = sw.plot_amplitudes(analyzer, unit_colors=colors, plot_histograms=True, max_spikes_per_unit=5000,
-                           backend="matplotlib", figsize=(12, 4.5))
-    _save(w.figure, folder / "amplitudes.png")
+    figures = []
+    for i, units in enumerate(groups):
+        width = save(template_figure(analyzer, units, colors, labels), folder / name("unit_templates", i))
+        figures.append(Figure(name("unit_templates", i), title("Templates on the probe", units),
+                              "Mean waveform of each unit (line) ± one standard deviation (band) on each of its "
+                              "channels, drawn where the channel sits on the probe. Scale bars: 1 ms, and the µV "
+                              "given beside the vertical bar (each unit is scaled to its own amplitude).", width))
+    width = save(amplitude_figure(analyzer, colors, seed), folder / "amplitudes.png")
     figures.append(Figure("amplitudes.png", "Amplitudes over time",
-                          "Spike amplitude (µV, on the unit's main channel) against time, and its distribution; drifting "
-                          "or truncated distributions point to motion or to spikes lost under the threshold."))
-
-    for i, units in enumerate(pages):
-        w = sw.plot_isi_distribution(analyzer, unit_ids=units, window_ms=50.0, bin_ms=1.0, backend="matplotlib",
-                                     ncols=min(5, len(units)), figsize=_grid_size(len(units), 5, 2.4, 1.8))
-        for ax, unit_id in zip(w.axes.flatten(), units):
-            ax.set_title(str(unit_id), fontsize=9)
-            ax.set_ylabel("")
-            ax.set_xlabel("ISI (ms)", fontsize=8)
-        w.figure.tight_layout()
-        name = page_name("isi_histograms", i)
-        _save(w.figure, folder / name)
-        figures.append(Figure(name, page_title("Inter-spike-interval histograms", units),
-                              "Distribution of the intervals between consecutive spikes of each unit (0-50 ms); a "
-                              "well-isolated neuron has almost none below its ~2 ms refractory period."))
-
-    for i, units in enumerate(pages):
-        w = sw.plot_autocorrelograms(analyzer, unit_ids=units, unit_colors=colors, backend="matplotlib",
-                                     ncols=min(5, len(units)), figsize=_grid_size(len(units), 5, 2.4, 1.8))
-        w.figure.tight_layout()
-        name = page_name("autocorrelograms", i)
-        _save(w.figure, folder / name)
-        figures.append(Figure(name, page_title("Autocorrelograms", units),
+                          "Spike amplitude (µV, on the unit's main channel) against time, and its distribution; "
+                          "drifting or truncated distributions point to motion or to spikes lost under the "
+                          "threshold.", width))
+    for i, units in enumerate(groups):
+        width = save(isi_figure(analyzer, units, colors, labels), folder / name("isi_histograms", i))
+        figures.append(Figure(name("isi_histograms", i), title("Inter-spike-interval histograms", units),
+                              "Intervals between consecutive spikes of each unit (0-50 ms, 1 ms bins); the red band "
+                              "is the ISI-violation threshold of the quality metrics: a well-isolated neuron has "
+                              "almost no interval there.", width))
+    for i, units in enumerate(groups):
+        width = save(autocorrelogram_figure(analyzer, units, colors, labels), folder / name("autocorrelograms", i))
+        figures.append(Figure(name("autocorrelograms", i), title("Autocorrelograms", units),
                               "Spike-time autocorrelogram of each unit (±25 ms, 1 ms bins); a dip at zero lag shows "
-                              "the refractory period."))
-
-    w = sw.plot_unit_locations(analyzer, unit_colors=colors, with_channel_ids=False, plot_legend=len(unit_ids) <= 30,
-                               backend="matplotlib", figsize=(6, 7))
-    _save(w.figure, folder / "unit_locations.png")
+                              "the refractory period.", width))
+    width = save(location_figure(analyzer, unit_locations(analyzer), colors, labels), folder / "unit_locations.png")
     figures.append(Figure("unit_locations.png", "Unit locations on the probe",
-                          "Each unit's position estimated by monopolar triangulation of its template, over the "
-                          "probe's contacts."))
+                          f"Each unit's position ({UNIT_LOCATION_METHOD.replace('_', ' ')} of its template: the "
+                          "definition of depth of the ALF export's clusters.depths too) over the probe's contacts "
+                          "(grey squares); diamonds: units not labelled good.", width))
     return figures
 
 
-def _read_history(path: Path) -> list[dict]:
-    def number(text):
-        return None if text in ("", None) else float(text)
-
-    with open(path, newline="") as f:
-        return [{key: (int(float(value)) if key in ("round", "n_clusters") else number(value))
-                 for key, value in row.items()} for row in csv.DictReader(f)]
-
-
-def _deepcluster_figure(sorter_output: Path, folder: Path, params: dict) -> list[Figure]:
-    path = sorter_output / "deepcluster" / "deepcluster_history.csv"
-    if not path.exists():
-        logger.info("report: no DeepCluster history in %s; training curves skipped", path.parent)
-        return []
-    history = _read_history(path)
-    if not history:
-        return []
-    plot_history(history, folder / "deepcluster_history.png", params.get("nmi_stop"))
-    rounds = len(history)
-    return [Figure("deepcluster_history.png", "DeepCluster training",
-                   f"{rounds} round{'s' if rounds != 1 else ''}, {history[-1]['n_clusters']} k-means clusters per "
-                   "round. Left: loss and accuracy of the CNN on each round's pseudo-labels (a round that "
-                   "stopped the training has no point). Right: normalised mutual information between consecutive "
-                   "rounds' pseudo-labels; the rounds stop when it exceeds nmi_stop or rises by less than 0.01.")]
-
-
-def load_deepcluster_model(checkpoint_path: Path, n_channels: int, n_samples: int):
-    """The trained ``SnippetClassifier`` of a DeepCluster checkpoint (its sizes are read off the weights)."""
-    import torch
-
-    from .models import SnippetClassifier, SnippetEncoder
-    from .training import load_checkpoint
-
-    state = load_checkpoint(checkpoint_path)
-    if state is None:
-        return None
-    weights = state["model"]
-    width = weights["encoder.features.0.0.weight"].shape[0] // 2
-    embedding_dim, n_classes = weights["head.weight"].shape[1], weights["head.weight"].shape[0]
-    model = SnippetClassifier(SnippetEncoder(n_channels, n_samples, embedding_dim=embedding_dim, width=width), n_classes)
-    model.load_state_dict(weights)
-    model.eval()
-    return model.to(torch.device("cpu"))
-
-
-def _embedding_figure(sorter_output: Path, folder: Path, params: dict, unit_colors: dict) -> list[Figure]:
-    import matplotlib.pyplot as plt
-    import torch
-    from sklearn.decomposition import PCA
-
-    from .deepcluster import embed_snippets
-    from .snippets import SnippetStore
-
-    checkpoint = sorter_output / "deepcluster" / "deepcluster_checkpoint.pt"
-    labels_path = sorter_output / "peak_labels.npy"
-    if not (checkpoint.exists() and labels_path.exists() and SnippetStore.is_complete(sorter_output / "snippets")):
-        logger.info("report: no trained model, snippets or peak labels in %s; embedding figure skipped", sorter_output)
-        return []
-    store = SnippetStore.load(sorter_output / "snippets")
-    model = load_deepcluster_model(checkpoint, store.n_channels, store.n_samples)
-    peak_labels = np.load(labels_path)
-    if model is None or len(peak_labels) != len(store) or len(store) < 3:
-        return []
-    rng = np.random.default_rng(params.get("seed") or 0)
-    indices = np.arange(len(store))
-    if len(indices) > MAX_EMBEDDED_PEAKS:
-        indices = np.sort(rng.choice(indices, size=MAX_EMBEDDED_PEAKS, replace=False))
-    with torch.no_grad():
-        embedding = embed_snippets(model, store, indices, params.get("batch_size", 256), torch.device("cpu"))
-    projected = PCA(n_components=2, random_state=0).fit_transform(embedding)
-    labels = peak_labels[indices]
-
-    fig, ax = plt.subplots(figsize=(7, 6))
-    outliers = labels < 0
-    if outliers.any():
-        ax.scatter(*projected[outliers].T, s=4, c="lightgrey", label="outliers", rasterized=True)
-    units = np.unique(labels[~outliers])
-    cmap = plt.get_cmap("tab20")
-    for i, unit in enumerate(units):
-        color = unit_colors.get(unit, unit_colors.get(str(unit), cmap(i % 20)))
-        ax.scatter(*projected[labels == unit].T, s=4, color=color, label=str(unit), rasterized=True)
-    ax.set(xlabel="PC 1 of the embedding", ylabel="PC 2 of the embedding",
-           title=f"Learned embedding of {len(indices)} peaks")
-    if len(units) <= 30:
-        ax.legend(markerscale=3, fontsize=7, ncols=2 if len(units) > 12 else 1, loc="best", title="unit")
-    _save(fig, folder / "embedding.png")
-    return [Figure("embedding.png", "Learned embedding",
-                   f"The {model.encoder.embedding_dim}-D embedding the DeepCluster-trained CNN gives the snippets of "
-                   f"{len(indices)} detected peaks{' (a random subsample)' if len(indices) < len(store) else ''}, "
-                   "projected on its first two principal components, coloured by the unit each peak was given when "
-                   "units were formed (before template matching and merging; grey: outliers). Units that overlap "
-                   "here may still be told apart by their position on the probe.")]
-
-
-# ---------------------------------------------------------------------------- page
-
-_CHECK_IMAGES = """
-<script>
-// Marks the page once every figure has loaded: data-figures="ok", or "broken" with a visible list.
-window.addEventListener("load", function () {
-  var images = Array.prototype.slice.call(document.images);
-  var broken = images.filter(function (img) { return !(img.complete && img.naturalWidth > 0); });
-  document.body.dataset.figuresLoaded = String(images.length - broken.length);
-  document.body.dataset.figures = broken.length === 0 ? "ok" : "broken";
-  if (broken.length) {
-    var note = document.getElementById("missing-figures");
-    note.hidden = false;
-    note.textContent = "Figures that could not be loaded (keep the PNG files beside index.html): " +
-      broken.map(function (img) { return img.getAttribute("src"); }).join(", ");
-  }
-});
-</script>
-"""
-
-_STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1250px;
-       padding: 0 1em; color: #222; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
-table { border-collapse: collapse; font-size: 0.9em; } td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; }
-th { background: #f3f3f3; } td { text-align: right; }
-figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 0.9em; max-width: 60em; }
-nav a { margin-right: 1em; } .meta { color: #666; } #missing-figures { color: #b00; font-weight: bold; }
-"""
-
-
-def _relative_link(target: Path, start: Path) -> str | None:
+def _check_figpack() -> None:
     try:
-        return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
-    except ValueError:  # another drive on Windows
-        return None
+        import figpack_spike_sorting  # noqa: F401
+    except ImportError as error:
+        raise DeepSortError("The interactive view needs figpack-spike-sorting: pip install "
+                            "\"spikeinterface-deepsort[interactive]\" (or run the report without it).") from error
 
 
-def _render_page(sorter_folder, sorter_output, report_folder, recording, sorting, metrics, figures) -> str:
-    esc = html.escape
-    n_spikes = int(sorting.to_spike_vector().size)
-    duration = recording.get_total_duration()
-    summary = [
-        ("sorter folder", str(sorter_folder.resolve())),
-        ("recording", f"{recording.get_num_channels()} channels, {recording.get_sampling_frequency():g} Hz, "
-                      f"{duration:.1f} s in {recording.get_num_segments()} segment(s)"),
-        ("units", str(len(sorting.unit_ids))),
-        ("spikes", f"{n_spikes} ({n_spikes / max(duration, 1e-9):.1f} per second)"),
-        ("written", f"{datetime.datetime.now():%Y-%m-%d %H:%M} by spikeinterface-deepsort {__version__}"),
-    ]
-    stages_path = sorter_output / "stages.json"
-    stages = json.loads(stages_path.read_text()) if stages_path.exists() else {}
+def _interactive_view(analyzer, labels, folder: Path) -> None:
+    """SpikeInterface's sorting summary (units table with the labels, templates, amplitudes,
+    correlograms, locations) as a self-contained figpack folder; it renders offline, served
+    over HTTP (browsers do not run its scripts from file://)."""
+    import spikeinterface.widgets as sw
 
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>DeepSpikeSort report: {esc(sorter_folder.name)}</title>", f"<style>{_STYLE}</style>",
-        "</head>", '<body data-figures="pending">',
-        f"<h1>DeepSpikeSort report</h1><p class=\"meta\">{esc(str(sorter_folder.resolve()))}</p>",
-        '<p id="missing-figures" hidden></p>',
-        '<nav><a href="#summary">Summary</a><a href="#metrics">Quality metrics</a>'
-        + "".join(f'<a href="#{esc(_anchor(f))}">{esc(f.title)}</a>' for f in figures) + "</nav>",
-        '<h2 id="summary">Summary</h2>', "<table>",
-    ]
-    parts += [f"<tr><th>{esc(k)}</th><td style=\"text-align:left\">{esc(v)}</td></tr>" for k, v in summary]
-    parts.append("</table>")
-    if stages:
-        parts.append("<p>Stage durations (seconds):</p><table><tr>"
-                     + "".join(f"<th>{esc(name)}</th>" for name in stages) + "</tr><tr>"
-                     + "".join(f"<td>{float(sec):.1f}</td>" for sec in stages.values()) + "</tr></table>")
-    links = [("quality_metrics.csv", "quality_metrics.csv")]
-    log_link = _relative_link(sorter_output / "deepspikesort.log", report_folder)
-    if log_link and (sorter_output / "deepspikesort.log").exists():
-        links.append((log_link, "full sorting log"))
-    links.append(("analyzer", "SortingAnalyzer folder (spikeinterface.load_sorting_analyzer)"))
-    parts.append("<p>Files: " + ", ".join(f'<a href="{esc(href)}">{esc(text)}</a>' for href, text in links) + "</p>")
-
-    parts.append('<h2 id="metrics">Quality metrics</h2>')
-    if metrics is None or len(metrics) == 0:
-        parts.append("<p>No unit was found, so there are no quality metrics and no unit figures.</p>")
-    else:
-        parts.append("<p>Computed by SpikeInterface: SNR (template peak over noise), ISI violations "
-                     "(ratio and count of intervals under 1.5 ms), firing rate (Hz), presence ratio (fraction "
-                     "of the recording in which the unit fires) and amplitude cutoff (estimated fraction of "
-                     "spikes missed below the detection threshold).</p>")
-        table = metrics.copy()
-        table.index.name = "unit"
-        parts.append(table.to_html(float_format=lambda x: f"{x:.3g}", na_rep="–", border=0))
-
-    for figure in figures:
-        parts.append(f'<h2 id="{esc(_anchor(figure))}">{esc(figure.title)}</h2>')
-        parts.append(f'<figure><img src="{esc(figure.filename)}" alt="{esc(figure.title)}" loading="eager">'
-                     f"<figcaption>{esc(figure.caption)}</figcaption></figure>")
-    parts += [_CHECK_IMAGES, "</body>", "</html>"]
-    return "\n".join(parts) + "\n"
-
-
-def _anchor(figure: Figure) -> str:
-    return Path(figure.filename).stem.replace("_", "-")
+    if not analyzer.has_extension("template_similarity"):
+        analyzer.compute("template_similarity")
+    unit_label = np.array([labels.labels[u] for u in analyzer.unit_ids])
+    widget = sw.plot_sorting_summary(analyzer, backend="figpack", display=False, curation=False,
+                                     extra_unit_properties={"label": unit_label},
+                                     displayed_unit_properties=["label", "num_spikes", "snr", "firing_rate"])
+    widget.view.save(str(folder), title="DeepSpikeSort units")

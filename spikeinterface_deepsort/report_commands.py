@@ -17,6 +17,9 @@ def add_commands(subparsers) -> None:
     report.add_argument("--recording",
                         help="the recording that was sorted, where the sorter folder cannot reload it (a saved "
                              "recording folder/JSON, SpikeGLX folder or .nwb file)")
+    report.add_argument("--interactive", action="store_true",
+                        help="also write an interactive view (figpack; needs the 'interactive' extra) into "
+                             "REPORT/interactive, linked from the page")
     report.set_defaults(func=run_report_command)
 
 
@@ -25,6 +28,7 @@ def run_report_command(args: argparse.Namespace) -> int:
     from .report import make_report
 
     recording = load_recording(args.recording) if args.recording else None
-    folder = make_report(args.sorter_folder, recording=recording, report_folder=args.output, verbose=not args.quiet)
+    folder = make_report(args.sorter_folder, recording=recording, report_folder=args.output, verbose=not args.quiet,
+                         interactive=args.interactive)
     print(f"Report written: {folder / 'index.html'}")
     return 0

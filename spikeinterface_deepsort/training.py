@@ -92,6 +92,7 @@ class TrainingResult:
     history: list[dict] = field(default_factory=list)
     best_epoch: int = -1
     stopped_early: bool = False
+    step_losses: list[float] = field(default_factory=list)  # mean loss of each optimiser step's batch
 
 
 def _split_batch(batch: Any, n_parts: int) -> list[Any]:
@@ -258,6 +259,7 @@ def fit(
                    disable=not (progress and is_main_process))
         for batch in bar:
             loss, correct, items = stepper(batch)
+            result.step_losses.append(loss / max(items, 1))
             total_loss += loss
             total_correct += correct
             total_items += items
