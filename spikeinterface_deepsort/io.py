@@ -27,7 +27,10 @@ def load_recording(path, sampling_frequency=None, num_channels=None, dtype=None,
     channel count, dtype and a probe file for the channel positions)."""
     path = Path(path)
     if not path.exists():
-        raise RecordingError(f"Recording path {path} does not exist. Check the RECORDING argument.")
+        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+        close = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.6)
+        hint = f" Did you mean {path.parent / close[0]}?" if close else ""
+        raise RecordingError(f"Recording path {path} does not exist.{hint} Check the RECORDING argument.")
     raw_options = dict(zip(RAW_OPTIONS, (sampling_frequency, num_channels, dtype)))
     if path.is_file() and path.suffix in RAW_SUFFIXES:
         recording = _read_raw_binary(path, sampling_frequency, num_channels, dtype)
@@ -38,7 +41,16 @@ def load_recording(path, sampling_frequency=None, num_channels=None, dtype=None,
                 f"{', '.join(given)} describe a raw binary file (.bin, .dat, .raw), but {path} is not one: its format "
                 f"carries the sampling frequency, channels and dtype itself. Drop {', '.join(given)}."
             )
-        recording = _read_known_format(path, stream_id)
+        try:
+            recording = _read_known_format(path, stream_id)
+        except RecordingError:
+            raise
+        except Exception as error:  # any reader's failure: a damaged, partial or unsupported file
+            raise RecordingError(
+                f"SpikeInterface could not open {path} ({type(error).__name__}: {str(error).splitlines()[0][:300]}). "
+                "Check that RECORDING is complete and in a format SpikeInterface reads "
+                "(a saved recording folder, a SpikeGLX folder, an .nwb file, or a raw binary file)."
+            ) from error
     if probe is not None:
         recording = attach_probe(recording, read_probe_file(probe))
     return recording

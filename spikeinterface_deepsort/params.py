@@ -54,8 +54,10 @@ class Param:
         if self.validator is not None:
             self.validator(value)
         if self.choices is not None and value not in self.choices:
+            close = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ParameterError(
-                f"Parameter {self.name!r} must be one of {list(self.choices)}, got {value!r}. {self.description}"
+                f"Parameter {self.name!r} must be one of {list(self.choices)}, got {value!r}.{hint} {self.description}"
             )
         if isinstance(value, _NUMBER) and not isinstance(value, bool):
             if isinstance(value, float) and not math.isfinite(value):

@@ -168,6 +168,21 @@ def _empty_sorting(recording, folder: Path, reason: str):
     return _save_sorting_atomic(empty, folder / "sorting")
 
 
+SEED_FILE = "seed.json"
+
+
+def resolve_seed(seed: int | None, folder: Path, resume: bool) -> int:
+    """The run's seed: the one given; with seed=None one drawn at random, logged and kept in the
+    folder, so that the run can be reproduced afterwards and a resumed run goes on with it."""
+    path = folder / SEED_FILE
+    if seed is None and resume and path.exists():
+        return int(json.loads(path.read_text())["seed"])
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**31)
+    path.write_text(json.dumps({"seed": seed}))
+    return seed
+
+
 def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bool = True, check_input: bool = True):
     """Sort ``recording``; everything is written into ``folder`` (the sorter output folder).
 
@@ -184,8 +199,8 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     resume = params["resume"]
-    # seed=None: draw one and log it, so that the run can still be reproduced afterwards.
-    seed = params["seed"] if params["seed"] is not None else int(np.random.SeedSequence().entropy % 2**31)
+    seed = resolve_seed(params["seed"], folder, resume)
+    params = params | {"seed": seed}  # every stage reads the one resolved seed
     job_kwargs = fix_job_kwargs(dict(params["job_kwargs"]))
     job_kwargs["progress_bar"] = job_kwargs["progress_bar"] and verbose
     threaded = _threaded_job_kwargs(job_kwargs, params)

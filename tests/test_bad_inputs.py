@@ -316,3 +316,29 @@ def test_resume_keeps_the_runs_own_parameters(finished_run):
         resume_sorting(finished_run, params={"min_cluster_size": 12})
     saved = json.loads((finished_run / "spikeinterface_params.json").read_text())["sorter_params"]
     assert saved["min_cluster_size"] == 30
+
+
+# --- the classes of these mistakes, beyond the examples above ------------------------------------
+
+def test_a_mistyped_recording_path_suggests_the_file_there(workspace, capsys):
+    folder, before = workspace
+    refused(capsys, ["sort", *raw_args(folder, name="rec.bni"), "--output", str(folder / "out")],
+            "does not exist", f"Did you mean {folder / 'rec.bin'}?")
+    assert tree_snapshot(folder) == before
+
+
+def test_a_damaged_recording_is_named_not_a_traceback(workspace, capsys):
+    folder, before = workspace
+    damaged = folder / "damaged"
+    shutil.copytree(folder / "saved_recording", damaged)
+    (damaged / "binary.json").write_text("{ not json")
+    before = tree_snapshot(folder)
+    refused(capsys, ["sort", str(damaged), "--output", str(folder / "out")], "SpikeInterface could not open", str(damaged))
+    assert tree_snapshot(folder) == before
+
+
+def test_a_mistyped_choice_gets_did_you_mean(workspace, capsys):
+    folder, before = workspace
+    refused(capsys, ["sort", *raw_args(folder), "--output", str(folder / "out"), "--param",
+                     "matching_method=circus_omp"], "Did you mean 'circus-omp'?")
+    assert tree_snapshot(folder) == before

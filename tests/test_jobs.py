@@ -47,7 +47,8 @@ def test_run_sorter_jobs_joblib_two_recordings(tmp_path):
 
 
 @pytest.mark.xfail(raises=KeyError, strict=True,
-                   reason="known gap: loky (joblib's default), dask and slurm workers are fresh interpreters that "
-                          "never import spikeinterface_deepsort, so run_sorter does not find 'deepspikesort' there")
+                   reason="known gap: loky workers (joblib's default) are fresh interpreters that never import "
+                          "spikeinterface_deepsort, so run_sorter does not find 'deepspikesort' there; the package's "
+                          "loky backend (below), dask worker plugin and slurm engine_kwargs (test_engines.py) do")
 def test_run_sorter_jobs_joblib_default_loky_workers(tmp_path):
     run_sorter_jobs(_jobs(tmp_path, n=1), engine="joblib", engine_kwargs=dict(n_jobs=2))

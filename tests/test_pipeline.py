@@ -56,3 +56,12 @@ def test_without_matching_the_clustered_peaks_are_the_spikes(small_case, tmp_pat
     peaks = np.load(tmp_path / "peaks.npy")
     assert 0 < sorting.to_spike_vector().size <= len(peaks)
     assert set(sorting.to_spike_vector()["sample_index"]) <= set(peaks["sample_index"])
+
+
+def test_a_drawn_seed_is_kept_for_the_resumed_run(tmp_path):
+    from spikeinterface_deepsort.pipeline import resolve_seed
+
+    assert resolve_seed(7, tmp_path, resume=False) == 7
+    drawn = resolve_seed(None, tmp_path, resume=False)
+    assert resolve_seed(None, tmp_path, resume=True) == drawn  # the same seed after an interruption
+    assert resolve_seed(3, tmp_path, resume=True) == 3
