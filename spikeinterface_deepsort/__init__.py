@@ -6,6 +6,14 @@ that ``spikeinterface.sorters.run_sorter("deepspikesort", recording, folder=...)
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# PyTorch's OpenMP threads spin-wait between parallel regions by default, taking cores that
+# other programs on a shared machine need; waiting passively costs nothing measurable on idle
+# cores (docs/benchmarks.md, "Shared cores"). libgomp reads the policy once, when torch loads
+# it, so it is set before any import below; a value the user set is kept.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .errors import DataFormatError, DeepSortError, OutputFolderError, ParameterError, RecordingError  # noqa: E402
 from .params import SORTER_PARAMS  # noqa: E402
 from .pipeline import run_deepspikesort  # noqa: E402
