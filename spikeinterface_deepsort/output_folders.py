@@ -52,13 +52,19 @@ def mark_folder(folder, kind: str, contents=None) -> None:
     os.replace(tmp, path)
 
 
-def folder_kind(folder) -> str | None:
-    """The kind our marker gives ``folder``, or None when it has no readable marker of ours."""
+def _read_marker(folder) -> dict | None:
+    """Our marker's record in ``folder``, or None when it has no readable marker of ours."""
     try:
         record = json.loads((Path(folder) / MARKER).read_text())
     except (OSError, ValueError):
         return None
-    return record.get("kind") if record.get("written_by") == "spikeinterface-deepsort" else None
+    return record if isinstance(record, dict) and record.get("written_by") == "spikeinterface-deepsort" else None
+
+
+def folder_kind(folder) -> str | None:
+    """The kind our marker gives ``folder``, or None when it has no readable marker of ours."""
+    record = _read_marker(folder)
+    return None if record is None else record.get("kind")
 
 
 def recording_paths(recording) -> list[Path]:
@@ -83,10 +89,7 @@ def _overlap(folder: Path, inputs) -> Path | None:
 
 
 def _foreign_entries(folder: Path, kind: str) -> list[str]:
-    try:
-        listed = json.loads((folder / MARKER).read_text()).get("contents")
-    except (OSError, ValueError):
-        listed = None
+    listed = (_read_marker(folder) or {}).get("contents")
     allowed = set(listed) if listed is not None else LAYOUTS.get(kind, set())
     return sorted(entry.name for entry in folder.iterdir()
                   if entry.name != MARKER and not any(fnmatch.fnmatchcase(entry.name, rule) for rule in allowed))
@@ -133,10 +136,10 @@ def check_writable_output(folder, *, overwrite: bool, kind: str, inputs=(), opti
         )
 
 
-def remove_own_folder(folder, *, kind: str, inputs=()) -> None:
+def remove_own_folder(folder, *, kind: str, inputs=(), option: str = "--overwrite") -> None:
     """Delete ``folder`` after :func:`check_writable_output` has shown it to be ours (or it is empty)."""
     folder = Path(folder)
-    check_writable_output(folder, overwrite=True, kind=kind, inputs=inputs)
+    check_writable_output(folder, overwrite=True, kind=kind, inputs=inputs, option=option)
     if folder.exists():
         shutil.rmtree(folder)
 

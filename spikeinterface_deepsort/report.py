@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DeepSortError, OutputFolderError
-from .output_folders import check_writable_output, mark_folder, remove_own_folder
+from .output_folders import mark_folder, remove_own_folder
 from .export import UNIT_LOCATION_METHOD, unit_locations
 from .params import SORTER_PARAMS
 from .preprocessing import for_analysis
@@ -170,8 +170,7 @@ REPORT_KIND = "report"
 
 def _clear_report_folder(report_folder: Path) -> None:
     """Start the report folder anew: a previous report of ours is replaced, any other folder refused."""
-    check_writable_output(report_folder, overwrite=True, kind=REPORT_KIND, option="--output")
-    remove_own_folder(report_folder, kind=REPORT_KIND)
+    remove_own_folder(report_folder, kind=REPORT_KIND, option="--output")
     report_folder.mkdir(parents=True)
     mark_folder(report_folder, REPORT_KIND)
 

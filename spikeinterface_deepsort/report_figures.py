@@ -163,45 +163,40 @@ def amplitude_figure(analyzer, colors: dict, seed: int = 0, max_spikes: int = 50
 
 def isi_figure(analyzer, units, colors: dict, labels: dict):
     """Inter-spike-interval histograms, with the ISI-violation threshold of the quality metrics shaded."""
-    import matplotlib.pyplot as plt
-
     counts, bins = analyzer.get_extension("isi_histograms").get_data()
     index = {u: i for i, u in enumerate(analyzer.unit_ids)}
     qm = analyzer.get_extension("quality_metrics")
     threshold = qm.params["metric_params"].get("isi_violation", {}).get("isi_threshold_ms", 1.5) if qm else 1.5
-    width = np.diff(bins).mean()
-    with plt.rc_context(FONT):
-        fig, axes = _grid(len(units), 2.6, 2.2)
-        for ax, unit_id in zip(axes.flat, units):
-            ax.bar(bins[:-1], counts[index[unit_id]], width=width, align="edge", color=colors[unit_id])
-            ax.axvspan(0, threshold, color="#d62728", alpha=0.15, lw=0)
-            ax.set_xlim(0, bins[-1])
-            _unit_title(ax, unit_id, labels, colors[unit_id])
-        for ax in axes[-1]:
-            ax.set_xlabel("inter-spike interval (ms)")
-        for ax in axes[:, 0]:
-            ax.set_ylabel("intervals")
-        fig.tight_layout()
-    return fig
+    return _histogram_grid(units, bins, lambda unit_id: counts[index[unit_id]], colors, labels,
+                           xlim=(0, bins[-1]), xlabel="inter-spike interval (ms)", ylabel="intervals",
+                           shaded=(0, threshold))
 
 
 def autocorrelogram_figure(analyzer, units, colors: dict, labels: dict):
-    import matplotlib.pyplot as plt
-
     ccgs, bins = analyzer.get_extension("correlograms").get_data()
     index = {u: i for i, u in enumerate(analyzer.unit_ids)}
+    return _histogram_grid(units, bins, lambda unit_id: ccgs[index[unit_id], index[unit_id]], colors, labels,
+                           xlim=(bins[0], bins[-1]), xlabel="lag (ms)", ylabel="spike pairs")
+
+
+def _histogram_grid(units, bins, counts_of, colors: dict, labels: dict, xlim, xlabel: str, ylabel: str,
+                    shaded=None):
+    """One bar histogram per unit (``counts_of(unit_id)`` over ``bins``), optionally with a red band."""
+    import matplotlib.pyplot as plt
+
     width = np.diff(bins).mean()
     with plt.rc_context(FONT):
         fig, axes = _grid(len(units), 2.6, 2.2)
         for ax, unit_id in zip(axes.flat, units):
-            i = index[unit_id]
-            ax.bar(bins[:-1], ccgs[i, i], width=width, align="edge", color=colors[unit_id])
-            ax.set_xlim(bins[0], bins[-1])
+            ax.bar(bins[:-1], counts_of(unit_id), width=width, align="edge", color=colors[unit_id])
+            if shaded is not None:
+                ax.axvspan(*shaded, color="#d62728", alpha=0.15, lw=0)
+            ax.set_xlim(*xlim)
             _unit_title(ax, unit_id, labels, colors[unit_id])
         for ax in axes[-1]:
-            ax.set_xlabel("lag (ms)")
+            ax.set_xlabel(xlabel)
         for ax in axes[:, 0]:
-            ax.set_ylabel("spike pairs")
+            ax.set_ylabel(ylabel)
         fig.tight_layout()
     return fig
 
