@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spikeinterface_deepsort.datasets import ground_truth_recording
-from spikeinterface_deepsort.deepcluster import embed_snippets, embedding_noise_seed, raw_pca_features, run_deepcluster
-from spikeinterface_deepsort.detection import detect, estimate_noise_levels
+from spikeinterface_deepsort.tools.datasets import ground_truth_recording
+from spikeinterface_deepsort.stages.deepcluster import embed_snippets, embedding_noise_seed, raw_pca_features, run_deepcluster
+from spikeinterface_deepsort.stages.detection import detect, estimate_noise_levels
 from spikeinterface_deepsort.params import SORTER_PARAMS
-from spikeinterface_deepsort.preprocessing import preprocess
-from spikeinterface_deepsort.snippets import extract_snippets
-from spikeinterface_deepsort.torch_utils import torch_threads
-from spikeinterface_deepsort.units import fit_units
+from spikeinterface_deepsort.stages.preprocessing import preprocess
+from spikeinterface_deepsort.stages.snippets import extract_snippets
+from spikeinterface_deepsort.learning.torch_utils import torch_threads
+from spikeinterface_deepsort.stages.units import fit_units
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_case import label_peaks_with_truth, peaks_sorting, summarise  # noqa: E402

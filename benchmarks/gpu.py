@@ -106,7 +106,7 @@ def make_recording(args, folder: Path):
     from probeinterface.neuropixels_tools import build_neuropixels_probe
     from spikeinterface.generation import generate_drifting_recording
 
-    from spikeinterface_deepsort.datasets import make_serializable
+    from spikeinterface_deepsort.tools.datasets import make_serializable
 
     probe = build_neuropixels_probe("NP1000").get_slice(np.arange(args.channels))
     probe.set_device_channel_indices(np.arange(args.channels))

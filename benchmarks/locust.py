@@ -34,8 +34,8 @@ import spikeinterface.core as sic  # noqa: E402
 import spikeinterface.sorters as ss  # noqa: E402
 from spikeinterface.comparison import compare_two_sorters  # noqa: E402
 
-from spikeinterface_deepsort.datasets import locust_tetrode  # noqa: E402
-from spikeinterface_deepsort.preprocessing import for_analysis  # noqa: E402
+from spikeinterface_deepsort.tools.datasets import locust_tetrode  # noqa: E402
+from spikeinterface_deepsort.stages.preprocessing import for_analysis  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from peers import run_in_fresh_process  # noqa: E402

@@ -28,7 +28,7 @@ WORK = Path(__file__).parent / "work" / "memory_scaling"
 
 def make_recording(minutes: float, channels: int, folder: Path) -> Path:
     """A lazily generated ground-truth recording (traces computed on the fly), dumped as JSON."""
-    from spikeinterface_deepsort.datasets import ground_truth_recording
+    from spikeinterface_deepsort.tools.datasets import ground_truth_recording
 
     recording, _ = ground_truth_recording(num_channels=channels, num_units=channels // 2, duration=60.0 * minutes,
                                           seed=5, folder=folder / "ground_truth")

@@ -41,8 +41,8 @@ import spikeinterface.sorters as ss
 from spikeinterface.comparison import compare_sorter_to_ground_truth
 
 import spikeinterface_deepsort  # noqa: F401
-from spikeinterface_deepsort.datasets import make_serializable
-from spikeinterface_deepsort.scoring import ground_truth_snr, plot_accuracy_vs_snr
+from spikeinterface_deepsort.tools.datasets import make_serializable
+from spikeinterface_deepsort.tools.scoring import ground_truth_snr, plot_accuracy_vs_snr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from memory_scaling import tree_memory  # noqa: E402

@@ -32,7 +32,7 @@ from spikeinterface.comparison import compare_sorter_to_ground_truth
 from spikeinterface.core import NumpySorting
 
 import spikeinterface_deepsort  # noqa: F401
-from spikeinterface_deepsort.datasets import ground_truth_recording
+from spikeinterface_deepsort.tools.datasets import ground_truth_recording
 from spikeinterface_deepsort.params import SORTER_PARAMS
 
 RESULTS = Path(__file__).parent / "results"

@@ -25,7 +25,7 @@ HEADER = """# Parameter reference
 Every parameter of the sorter, as accepted by
 `run_sorter("deepspikesort", recording, folder=..., NAME=VALUE, ...)`,
 `deepspikesort sort ... --param NAME=VALUE` and
-`torchrun ... -m spikeinterface_deepsort.distributed ... --param NAME=VALUE`.
+`torchrun ... -m spikeinterface_deepsort.cli.torchrun ... --param NAME=VALUE`.
 Values are checked before any work starts; a wrong name, type or range is refused with a
 message that names the valid choices. `deepspikesort params` prints the same table, and
 SpikeInterface's own `get_default_sorter_params("deepspikesort")` and

@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     import spikeinterface.sorters as ss
 
     import spikeinterface_deepsort  # noqa: F401  (registers the sorter)
-    from spikeinterface_deepsort.datasets import ground_truth_recording
-    from spikeinterface_deepsort.report import make_report
-    from spikeinterface_deepsort.scoring import score_against_ground_truth
+    from spikeinterface_deepsort.tools.datasets import ground_truth_recording
+    from spikeinterface_deepsort.tools.report.build import make_report
+    from spikeinterface_deepsort.tools.scoring import score_against_ground_truth
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="deepspikesort_docs_"))
     try:

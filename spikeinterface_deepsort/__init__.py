@@ -4,8 +4,6 @@ Importing the package registers the sorter "deepspikesort" with SpikeInterface, 
 that ``spikeinterface.sorters.run_sorter("deepspikesort", recording, folder=...)`` runs it.
 """
 
-__version__ = "0.1.0"
-
 import os as _os
 
 # PyTorch's OpenMP threads spin-wait between parallel regions by default, taking cores that
@@ -14,6 +12,7 @@ import os as _os
 # it, so it is set before any import below; a value the user set is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from .version import __version__  # noqa: E402
 from .errors import DataFormatError, DeepSortError, OutputFolderError, ParameterError, RecordingError  # noqa: E402
 from .params import SORTER_PARAMS  # noqa: E402
 from .pipeline import run_deepspikesort  # noqa: E402

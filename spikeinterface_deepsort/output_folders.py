@@ -18,7 +18,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import __version__
+from .version import __version__
 from .errors import OutputFolderError
 
 MARKER = "deepspikesort_folder.json"

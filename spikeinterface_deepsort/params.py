@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from .errors import ParameterError
-from .torch_utils import resolve_device
+from .settings import resolve_device
 
 _NUMBER = (int, float)
 
@@ -108,6 +108,10 @@ class ParamSchema:
             merged[name] = self.params[name].check(value)
         return merged
 
+    def group(self, values: dict, name: str) -> dict:
+        """The entries of ``values`` in group ``name``: what the stage of that name reads."""
+        return {p.name: values[p.name] for p in self.params.values() if p.group == name}
+
     def unknown_name_message(self, name: str) -> str:
         """'Unknown parameter X', with the closest valid names (typos) or, lacking any, all of them."""
         close = difflib.get_close_matches(str(name), self.params, n=3, cutoff=0.6)
@@ -163,8 +167,8 @@ SORTER_PARAMS = ParamSchema(
         Param("preset", "default", (str,), "'ibl' adds Neuropixels/IBL preprocessing: phase shift, bad-channel detection and interpolation, high-pass spatial filter (destriping).", "preprocessing", choices=("default", "ibl")),
         # detection
         Param("peak_sign", "neg", (str,), "Sign of the spike peaks to detect.", "detection", choices=("neg", "pos", "both")),
-        Param("detection_method", "matched_filtering", (str,), "SpikeInterface peak detector: 'matched_filtering' (traces filtered with a spike prototype over neighbouring channels, then thresholded: finds units spread over many contacts that no single channel shows; dense64 case 0.921 vs 0.841 mean accuracy) or 'locally_exclusive' (plain threshold crossings).", "detection", choices=("matched_filtering", "locally_exclusive")),
-        Param("detect_threshold", 4.5, _NUMBER, "Detection threshold in multiples of the noise level (MAD). On whitened Gaussian noise 4.5 gives about 0.1 false crossings per second per channel (1 at 4.0, 0.01 at 5.0): low enough to find units of SNR ~3, high enough that noise does not form clusters.", "detection", strictly_positive=True),
+        Param("detection_method", "matched_filtering", (str,), "SpikeInterface peak detector: 'matched_filtering' (traces filtered with a spike prototype over neighbouring channels, then thresholded: finds units spread over many contacts that no single channel shows) or 'locally_exclusive' (plain threshold crossings).", "detection", choices=("matched_filtering", "locally_exclusive")),
+        Param("detect_threshold", 4.5, _NUMBER, "Detection threshold in multiples of the noise level (MAD): lower finds smaller units and more noise crossings.", "detection", strictly_positive=True),
         Param("detection_radius_um", 100.0, _NUMBER, "Radius in µm within which a peak must be the largest to be detected (locally exclusive).", "detection", strictly_positive=True),
         Param("exclude_sweep_ms", 1.0, _NUMBER, "Dead time in ms within which a second peak in the neighbourhood is ignored.", "detection", strictly_positive=True),
         # snippets
@@ -172,16 +176,16 @@ SORTER_PARAMS = ParamSchema(
         Param("snippet_ms_after", 1.5, _NUMBER, "Snippet end after the peak, in ms.", "snippets", strictly_positive=True),
         Param("snippet_radius_um", 60.0, _NUMBER, "Channels within this distance of the peak's channel are cut into the snippet (the nearest channels first).", "snippets", strictly_positive=True),
         Param("max_snippet_channels", 8, (int,), "At most this many channels per snippet (the nearest ones).", "snippets", minimum=1),
-        Param("max_training_peaks", 40000, (int,), "DeepCluster trains on a seeded random subsample of at most this many peaks; all peaks are embedded and labelled afterwards. Bounds memory and time on long recordings.", "snippets", minimum=100),
         # DeepCluster
         Param("embedding_dim", 16, (int,), "Size of the CNN embedding.", "deepcluster", minimum=2),
+        Param("max_training_peaks", 40000, (int,), "DeepCluster trains on a seeded random subsample of at most this many peaks; all peaks are embedded and labelled afterwards. Bounds memory and time on long recordings.", "deepcluster", minimum=100),
         Param("cluster_factor", 1.0, _NUMBER, "k-means pseudo-labels use this many clusters per channel of the probe (at least 10): more clusters than units are expected, as DeepCluster over-clusters, but not so many that one unit is cut into arbitrary pieces the network then learns to tell apart.", "deepcluster", minimum=0.1),
-        Param("max_rounds", 1, (int,), "Maximum number of DeepCluster rounds (embed, cluster, train). One round trains on k-means pseudo-labels of the snippets' PCA; later rounds re-cluster the network's own embedding. Measured with seed 0 (benchmarks/peers.py cases), 1 round vs up to 6 (2 trained before the NMI plateau stop): 32-channel 0.889 vs 0.889 (seeds 1-2 equal too), tetrode 0.831 vs 0.831, dense64 0.907 vs 0.903, np128drift 0.904 vs 0.918 mean accuracy; the second round costs as much again (1.5 s on the 32-channel case).", "deepcluster", minimum=1),
+        Param("max_rounds", 1, (int,), "Maximum number of DeepCluster rounds (embed, cluster, train). One round trains on k-means pseudo-labels of the snippets' PCA; later rounds re-cluster the network's own embedding.", "deepcluster", minimum=1),
         Param("steps_per_round", 150, (int,), "Optimiser steps on each round's pseudo-labels (batches drawn uniformly over clusters). A fixed count rather than an epoch, so short and long recordings train alike.", "deepcluster", minimum=1),
         Param("nmi_stop", 0.95, _NUMBER, "Stop when the NMI between consecutive rounds' assignments exceeds this, or when it rises by less than 0.01 from one round to the next.", "deepcluster", minimum=0.0, maximum=1.0),
-        Param("batch_size", 128, (int,), "Training batch size (embedding uses at least 512; halved automatically after a CUDA out-of-memory error). 128 trains as well as 256 in the same number of steps (reference case 0.884 vs 0.880) in 60 % of the time on a CPU.", "deepcluster", minimum=1),
+        Param("batch_size", 128, (int,), "Training batch size (embedding uses at least 512; halved automatically after a CUDA out-of-memory error).", "deepcluster", minimum=1),
         Param("learning_rate", 1e-3, _NUMBER, "Adam learning rate.", "deepcluster", strictly_positive=True),
-        Param("stochastic_embedding", True, (bool,), "Embed the peaks for clustering with the network's dropout active (one pass, seeded): the noise it adds keeps HDBSCAN from cutting a low-SNR unit into density fragments. 32-channel case, seeds 0-2: 0.889 mean accuracy and 18/20 with it, 0.875 and 17/20 without.", "deepcluster"),
+        Param("stochastic_embedding", True, (bool,), "Embed the peaks for clustering with the network's dropout active (one pass, seeded): the noise it adds keeps HDBSCAN from cutting a low-SNR unit into density fragments.", "deepcluster"),
         Param("augment", True, (bool,), "Augment training snippets with noise, time jitter and amplitude scaling.", "deepcluster"),
         # units
         Param("position_weight", 1.0, _NUMBER, "Weight of the peak's position on the probe (in units of 20 µm) beside the standardised learned embedding when units are formed.", "units", minimum=0.0),
@@ -200,6 +204,6 @@ SORTER_PARAMS = ParamSchema(
         Param("seed", 0, (int,), "Seed of every random choice; the same seed on the same machine gives the same Sorting.", "run", minimum=0, allow_none=True),
         Param("resume", False, (bool,), "Continue an interrupted run in the same folder from its last finished stage or epoch (used with the Python API, run_deepspikesort, or the command line's --resume).", "run"),
         Param("make_report", False, (bool,), "Write the HTML report (figures and quality metrics) into the sorter folder at the end.", "run"),
-        Param("job_kwargs", {}, (dict,), "SpikeInterface job_kwargs (n_jobs, chunk_duration, progress_bar, ...) for preprocessing, detection, snippet extraction and matching. Without a chunk setting here, the one pass that caches the preprocessed traces reads chunks of at least 8 MiB (2.2 s on 32 channels, the 1 s default on 384).", "run"),
+        Param("job_kwargs", {}, (dict,), "SpikeInterface job_kwargs (n_jobs, chunk_duration, progress_bar, ...) for preprocessing, detection, snippet extraction and matching. Without a chunk setting here, the one pass that caches the preprocessed traces reads chunks of at least 8 MiB.", "run"),
     ]
 )

@@ -34,7 +34,7 @@ def register() -> None:
 
     from spikeinterface.sortingcomponents.clustering.method_list import clustering_methods
 
-    from .clustering_method import DeepClusterClustering
+    from .integrations.clustering import DeepClusterClustering
 
     clustering_methods[DeepClusterClustering.name] = DeepClusterClustering
 

@@ -8,9 +8,10 @@ from pathlib import Path
 from spikeinterface.core import load
 from spikeinterface.sorters.internal.si_based import ComponentsBasedSorter
 
-from . import __version__
+from .version import __version__
 from .params import SORTER_PARAMS
 from .pipeline import run_deepspikesort
+from .run_folder import SORTER_OUTPUT, RunFolder
 from .errors import OutputFolderError, ParameterError, RecordingError
 from .output_folders import check_writable_output, folder_kind, mark_folder, recording_paths, remove_own_folder
 from .validation import check_output_location, check_recording
@@ -82,6 +83,12 @@ class DeepSpikeSortSorter(ComponentsBasedSorter):
         recording = cls.load_recording_from_folder(Path(sorter_output_folder).parent, with_warnings=False)
         # initialize_folder checked this recording before the folder existed (resume_sorting: at the first run).
         run_deepspikesort(recording, sorter_output_folder, params, verbose=verbose, check_input=False)
+        if params["make_report"]:
+            from .tools.report import make_report
+
+            run = RunFolder(sorter_output_folder)
+            with run.logging_to_file(verbose), run.stage("report"):
+                make_report(run.output_folder, recording=recording, verbose=verbose)
 
     @classmethod
     def _get_result_from_folder(cls, sorter_output_folder):
@@ -100,12 +107,7 @@ def resume_sorting(output_folder, verbose: bool = True, params: dict | None = No
     Returns the Sorting, like ``run_sorter``.
     """
     output_folder = Path(output_folder)
-    params_file = output_folder / "spikeinterface_params.json"
-    if not params_file.exists():
-        raise OutputFolderError(f"{output_folder} holds no deepspikesort run to resume (no spikeinterface_params.json).")
-    all_params = json.loads(params_file.read_text())
-    if all_params.get("sorter_name") != DeepSpikeSortSorter.sorter_name or folder_kind(output_folder) not in (None, "sorter"):
-        raise OutputFolderError(f"{output_folder} was written by {all_params.get('sorter_name')!r}, not deepspikesort.")
+    all_params = check_resumable(output_folder)
     differences = _parameter_differences(all_params["sorter_params"], params or {})
     if recording is not None:
         differences += _recording_differences(DeepSpikeSortSorter.load_recording_from_folder(output_folder,
@@ -116,12 +118,26 @@ def resume_sorting(output_folder, verbose: bool = True, params: dict | None = No
             "keeps its own. Start a new run in another folder, or resume with the folder's settings anyway "
             "(--force on the command line, force=True in Python)."
         )
-    if _finished(output_folder):
+    if RunFolder(output_folder / SORTER_OUTPUT).is_finished():
         return DeepSpikeSortSorter.get_result_from_folder(output_folder)
     all_params["sorter_params"]["resume"] = True
-    params_file.write_text(json.dumps(all_params, indent=4))
+    (output_folder / "spikeinterface_params.json").write_text(json.dumps(all_params, indent=4))
     DeepSpikeSortSorter.run_from_folder(output_folder, raise_error=True, verbose=verbose)
     return DeepSpikeSortSorter.get_result_from_folder(output_folder)
+
+
+def check_resumable(output_folder) -> dict:
+    """SpikeInterface's saved settings of the deepspikesort run in ``output_folder``; or
+    :class:`OutputFolderError` when it holds none (checked before any recording is loaded)."""
+    params_file = Path(output_folder) / "spikeinterface_params.json"
+    if not params_file.exists():
+        raise OutputFolderError(f"{output_folder} holds no deepspikesort run to resume (no spikeinterface_params.json). "
+                                "Give the folder of the interrupted run (--output on the command line), or start a "
+                                "new run without --resume.")
+    all_params = json.loads(params_file.read_text())
+    if all_params.get("sorter_name") != DeepSpikeSortSorter.sorter_name or folder_kind(output_folder) not in (None, "sorter"):
+        raise OutputFolderError(f"{output_folder} was written by {all_params.get('sorter_name')!r}, not deepspikesort.")
+    return all_params
 
 
 # Settings that do not change the Sorting (how the work is spread, progress bars, the resume flag itself).
@@ -154,13 +170,3 @@ def _recording_differences(saved, given) -> list[str]:
 def _short(value) -> str:
     text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _finished(output_folder: Path) -> bool:
-    log = output_folder / "spikeinterface_log.json"
-    if not (log.exists() and (output_folder / "sorter_output" / "sorting").is_dir()):
-        return False
-    try:
-        return json.loads(log.read_text()).get("error") is False
-    except ValueError:
-        return False

@@ -184,10 +184,10 @@ def _check_noise_in_uv(recording, excerpts, gains) -> None:
 def preprocessing_cache_bytes(recording, cache_preprocessing: str = "auto") -> int:
     """Bytes the preprocessing cache writes into the sorter folder (0 when it stays in memory or is off).
 
-    A float32 copy of every channel, on disk when :func:`~spikeinterface_deepsort.preprocessing.cache_mode`
+    A float32 copy of every channel, on disk when :func:`~spikeinterface_deepsort.settings.cache_mode`
     says 'folder' ('folder', or 'auto' beyond ``MEMORY_CACHE_LIMIT_BYTES``).
     """
-    from .preprocessing import cache_mode, float32_bytes
+    from .settings import cache_mode, float32_bytes
 
     return int(float32_bytes(recording)) if cache_mode(recording, cache_preprocessing) == "folder" else 0
 

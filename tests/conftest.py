@@ -1,9 +1,11 @@
-import numpy as np
+import shutil
+from pathlib import Path
+
 import pytest
 import spikeinterface.core as sic
 
 import spikeinterface_deepsort  # noqa: F401  (registers the sorter)
-from spikeinterface_deepsort.datasets import make_serializable
+from spikeinterface_deepsort.tools.datasets import make_serializable
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +29,20 @@ def fast_params():
     return dict(max_rounds=3, steps_per_round=40, seed=3, job_kwargs=dict(n_jobs=1, progress_bar=False))
 
 
-def spike_trains(sorting):
-    return [np.asarray(sorting.get_unit_spike_train(u, segment_index=s))
-            for s in range(sorting.get_num_segments()) for u in sorting.unit_ids]
+@pytest.fixture(scope="session")
+def sorter_folder(tmp_path_factory) -> Path:
+    """One real sort per test session (shared by the report's and the hand-off's tests): 8 channels, 5 units, 12 s, fast DeepCluster settings, report written at the end."""
+    import spikeinterface.sorters as ss
+
+    from spikeinterface_deepsort.tools.datasets import ground_truth_recording
+
+    base = tmp_path_factory.getbasetemp() / "shared_deepspikesort_sort"
+    folder = base / "sort"
+    if (folder / "sorter_output" / "sorting").exists() and (folder / "report" / "index.html").exists():
+        return folder
+    shutil.rmtree(base, ignore_errors=True)
+    recording, _ = ground_truth_recording(8, 5, 12.0, seed=7, folder=base / "gt")
+    ss.run_sorter("deepspikesort", recording, folder=folder, verbose=False, max_rounds=2, steps_per_round=20,
+                  merge_max_template_diff=0.0, make_report=True, seed=1,
+                  job_kwargs=dict(n_jobs=1, progress_bar=False))
+    return folder

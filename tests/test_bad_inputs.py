@@ -20,11 +20,11 @@ import pytest
 import spikeinterface.core as sic
 import spikeinterface.sorters as ss
 
-from spikeinterface_deepsort.cli import main
+from spikeinterface_deepsort.cli.main import main
 from spikeinterface_deepsort.errors import DeepSortError, OutputFolderError, ParameterError, RecordingError
 from spikeinterface_deepsort.validation import PROBE_ADVICE, check_recording
 
-from test_output_folders import tree_snapshot
+from helpers import tree_snapshot
 
 FS = 25000.0
 FAST = ["--param", "steps_per_round=30", "--param", "max_training_peaks=2000"]

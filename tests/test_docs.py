@@ -77,7 +77,7 @@ def test_mkdocs_build_strict(tmp_path):
         assert "deepspikesort" in benchmarks and "<table>" in benchmarks  # the results table is included
     assert not (site / "hooks.py").exists() and not (site / "gen_parameters.py").exists()
     gpu = (site / "gpu_and_clusters" / "index.html").read_text(encoding="utf8")
-    assert "torchrun --nproc_per_node=4 -m spikeinterface_deepsort.distributed" in gpu
+    assert "torchrun --nproc_per_node=4 -m spikeinterface_deepsort.cli.torchrun" in gpu
 
 
 def test_mkdocs_build_refuses_a_stale_parameter_page(tmp_path):

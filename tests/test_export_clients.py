@@ -18,7 +18,7 @@ import pytest
 import spikeinterface.core as sic
 import spikeinterface.preprocessing as spre
 
-from spikeinterface_deepsort.export import bombcell_parameters, build_analyzer, export_phy, export_to_alf
+from spikeinterface_deepsort.tools.export import bombcell_parameters, build_analyzer, export_phy, export_to_alf
 
 FS = 30000.0
 GAIN_UV = 0.25

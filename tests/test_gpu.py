@@ -6,8 +6,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from spikeinterface_deepsort.errors import ParameterError
-from spikeinterface_deepsort.torch_utils import resolve_device
-from spikeinterface_deepsort.training import StepResult, fit
+from spikeinterface_deepsort.settings import resolve_device
+from spikeinterface_deepsort.learning.training import StepResult, fit
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 

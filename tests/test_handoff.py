@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import spikeinterface.core as sic
 import spikeinterface.sorters as ss
-from test_report import build_sorter_folder
 
 
 @pytest.fixture(scope="session")
-def handoff_folder(tmp_path_factory):
-    return build_sorter_folder(tmp_path_factory)  # the same sort as test_report.py's, built once per session
+def handoff_folder(sorter_folder):
+    return sorter_folder  # the report tests' sort (conftest.py), built once per session
 
 
 def test_sorting_loads_with_si_load(handoff_folder):

@@ -18,9 +18,9 @@ import spikeinterface.core as sic
 import spikeinterface.extractors as se
 from probeinterface.neuropixels_tools import build_neuropixels_probe
 
-from spikeinterface_deepsort.cli import main as cli_main
+from spikeinterface_deepsort.cli.main import main as cli_main
 from spikeinterface_deepsort.io import load_recording
-from spikeinterface_deepsort.preprocessing import _ibl_front_end
+from spikeinterface_deepsort.stages.preprocessing import _ibl_front_end
 
 PART_NUMBER = "PRB_1_4_0480_1"  # Neuropixels 1.0 as IBL recorded it (imDatPrb_type=0)
 UV_PER_BIT = 0.6 / 512 / 500 * 1e6  # imAiRangeMax / imMaxInt / AP gain, in µV

@@ -15,7 +15,7 @@ import pytest
 import spikeinterface.core as sic
 from spikeinterface.sorters import read_sorter_folder, run_sorter_jobs
 
-from spikeinterface_deepsort.datasets import make_serializable
+from spikeinterface_deepsort.tools.datasets import make_serializable
 from spikeinterface_deepsort.registration import JOBLIB_BACKEND
 
 FAST = dict(max_rounds=2, steps_per_round=20, merge_max_template_diff=0.0, seed=0,

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from helpers import tree_snapshot
 
 from spikeinterface_deepsort.errors import OutputFolderError
 from spikeinterface_deepsort.output_folders import (
@@ -13,11 +14,6 @@ from spikeinterface_deepsort.output_folders import (
     mark_folder,
     remove_own_folder,
 )
-
-
-def tree_snapshot(folder):
-    """Every file under ``folder`` with its bytes: equal snapshots mean nothing was changed."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from spikeinterface.comparison import compare_sorter_to_ground_truth
 from threadpoolctl import threadpool_info
 
 from spikeinterface_deepsort import run_deepspikesort
-from spikeinterface_deepsort.datasets import ground_truth_recording
+from spikeinterface_deepsort.tools.datasets import ground_truth_recording
 
 STAGE_FILES = ["peaks.npy", "noise_levels.npy", "snippets/snippets.npy", "deepcluster/deepcluster_history.csv",
                "peak_labels.npy", "templates.npz", "stages.json",
@@ -19,7 +19,7 @@ def _thread_pool_sizes():
 
 
 def test_32_channel_reference_case_accuracy(tmp_path):
-    """REFERENCE §4 recording; the accuracy asserted is what the sorter reaches (see benchmarks/)."""
+    """The reference case (32 channels, 20 units, 60 s, seed 42); the accuracy asserted is what the sorter reaches (see benchmarks/)."""
     recording, gt = ground_truth_recording()
     pools_before = _thread_pool_sizes()
     sorting = run_deepspikesort(recording, tmp_path, dict(job_kwargs=dict(n_jobs=2, progress_bar=False)), verbose=False)
@@ -56,12 +56,3 @@ def test_without_matching_the_clustered_peaks_are_the_spikes(small_case, tmp_pat
     peaks = np.load(tmp_path / "peaks.npy")
     assert 0 < sorting.to_spike_vector().size <= len(peaks)
     assert set(sorting.to_spike_vector()["sample_index"]) <= set(peaks["sample_index"])
-
-
-def test_a_drawn_seed_is_kept_for_the_resumed_run(tmp_path):
-    from spikeinterface_deepsort.pipeline import resolve_seed
-
-    assert resolve_seed(7, tmp_path, resume=False) == 7
-    drawn = resolve_seed(None, tmp_path, resume=False)
-    assert resolve_seed(None, tmp_path, resume=True) == drawn  # the same seed after an interruption
-    assert resolve_seed(3, tmp_path, resume=True) == 3

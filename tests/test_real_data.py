@@ -18,7 +18,7 @@ import spikeinterface.sorters as ss
 from spikeinterface.comparison import compare_two_sorters
 from spikeinterface.core import load
 
-from spikeinterface_deepsort.datasets import locust_tetrode
+from spikeinterface_deepsort.tools.datasets import locust_tetrode
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCUST = ROOT.parent / "shared" / "data" / "locust"
@@ -69,6 +69,6 @@ def test_run_sorter_on_the_concatenated_trials_finds_the_same_units(cli_sorting,
     assert len(clean_units(sorting)) >= 4
     # The same units, not only as many: every clean unit of the shell's run is found again. (Spike for
     # spike equality is not asserted: training in another process state can differ in the last digits,
-    # and the recording's weakest unit then splits or not; issue 17's stability work is about that.)
+    # and the recording's weakest unit then splits or not.)
     agreement = compare_two_sorters(cli_sorting, sorting, delta_time=0.4).agreement_scores
     assert all(agreement.loc[unit].max() > 0.8 for unit in clean_units(cli_sorting)), agreement.round(2)

@@ -16,9 +16,10 @@ import torch
 from spikeinterface.core import BaseRecording, BaseRecordingSegment, BaseSorting, BaseSortingSegment
 from spikeinterface.sorters.utils import SpikeSortingError
 
-from spikeinterface_deepsort.cli import main
+from spikeinterface_deepsort.cli.main import main
 from spikeinterface_deepsort.errors import ParameterError, RecordingError
-from spikeinterface_deepsort.pipeline import LOG_NAME, _save_sorting_atomic, run_deepspikesort
+from spikeinterface_deepsort.pipeline import run_deepspikesort
+from spikeinterface_deepsort.run_folder import LOG_NAME, RunFolder
 
 FAST = dict(max_rounds=2, steps_per_round=20, seed=0, merge_max_template_diff=0.0,
             job_kwargs=dict(n_jobs=1, progress_bar=False))
@@ -124,14 +125,15 @@ class FailingSorting(BaseSorting):
 
 def test_a_crash_while_writing_the_result_leaves_no_sorting_that_loads(tmp_path):
     trains = {0: np.array([10, 500, 900]), 1: np.array([40, 700]), 2: np.array([60])}
-    folder = tmp_path / "sorting"
+    run = RunFolder(tmp_path)
+    folder = run.sorting_path
     with pytest.raises(OSError, match="No space left"):
-        _save_sorting_atomic(FailingSorting(trains, fail_unit=2), folder)
+        run.save_sorting(FailingSorting(trains, fail_unit=2))
     assert not folder.exists()
 
-    previous = _save_sorting_atomic(sic.NumpySorting.from_unit_dict([trains], 30000.0), folder)
+    previous = run.save_sorting(sic.NumpySorting.from_unit_dict([trains], 30000.0))
     with pytest.raises(OSError, match="No space left"):
-        _save_sorting_atomic(FailingSorting({0: np.array([1]), 1: np.array([2]), 2: np.array([3])}, 2), folder)
+        run.save_sorting(FailingSorting({0: np.array([1]), 1: np.array([2]), 2: np.array([3])}, 2))
     kept = sic.load(folder)  # the earlier complete result is untouched
     assert list(kept.unit_ids) == list(previous.unit_ids)
     np.testing.assert_array_equal(kept.get_unit_spike_train(0), trains[0])

@@ -15,7 +15,7 @@ import spikeinterface.core as sic
 import spikeinterface.sorters as ss
 from spikeinterface.generation import NoiseGeneratorRecording
 
-from spikeinterface_deepsort.cli import main
+from spikeinterface_deepsort.cli.main import main
 from spikeinterface_deepsort.errors import OutputFolderError, RecordingError
 from spikeinterface_deepsort.validation import RecordingWarning, check_output_location, check_recording
 

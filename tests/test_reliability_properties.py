@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from spikeinterface_deepsort.errors import DataFormatError, DeepSortError
-from spikeinterface_deepsort.multitask.loader import load_csv_dataset
+from spikeinterface_deepsort.evaluation.multitask.loader import load_csv_dataset
 from spikeinterface_deepsort.params import SORTER_PARAMS
 
 # Derandomized so that CI runs the same examples every time (a gate must not fail at random);

@@ -11,8 +11,8 @@ import pandas as pd
 import spikeinterface.core as sic
 import spikeinterface.sorters as ss
 
-from spikeinterface_deepsort.phase1 import classify_units
-from spikeinterface_deepsort.phase1.demo import demo_recording_and_reference
+from spikeinterface_deepsort.evaluation.classification import classify_units
+from spikeinterface_deepsort.tools.datasets import ground_truth_recording
 
 
 def _assert_same_sorting(a, b):
@@ -45,7 +45,7 @@ SMALL = dict(min_spikes=300, max_spikes=900, units=2, spikes_per_unit=150, noise
 
 
 def test_classify_same_seed_same_predictions(tmp_path):
-    recording, reference = demo_recording_and_reference(seed=1, duration_s=20.0)
+    recording, reference = ground_truth_recording(32, 10, 20.0, seed=1, firing_rates=(5.0, 40.0))
     first = classify_units(recording, reference, tmp_path / "a", job_kwargs=dict(n_jobs=1), **SMALL)
     second = classify_units(recording, reference, tmp_path / "b", job_kwargs=dict(n_jobs=2), **SMALL)
     a, b = (json.loads(result.paths["metrics"].read_text()) for result in (first, second))

@@ -1,0 +1,109 @@
+"""Merging of over-split units: fragments of one neuron join, distinct neurons stay apart."""
+
+import numpy as np
+from probeinterface import generate_linear_probe
+from spikeinterface.core import Templates
+from spikeinterface.core.base import base_peak_dtype
+
+from spikeinterface_deepsort.stages.curation import (
+    cross_coincidences,
+    merge_over_split_units,
+    respects_refractory_period,
+    template_difference,
+)
+
+FS = 30_000.0
+N_SAMPLES = FS * 60
+
+
+def _waveform(shift: float, width: float = 6.0) -> np.ndarray:
+    t = np.arange(60)
+    return -np.exp(-0.5 * ((t - 20 - shift) / width) ** 2) + 0.3 * np.exp(-0.5 * ((t - 35 - shift) / 8.0) ** 2)
+
+
+def _templates(waveforms_by_channel: list[np.ndarray]) -> Templates:
+    probe = generate_linear_probe(num_elec=4, ypitch=20)
+    probe.set_device_channel_indices(np.arange(4))
+    array = np.stack(waveforms_by_channel).astype(np.float32)  # (units, samples, channels)
+    return Templates(templates_array=array, sampling_frequency=FS, nbefore=20, unit_ids=np.arange(len(array)),
+                     channel_ids=np.arange(4), sparsity_mask=np.ones((len(array), 4), bool), probe=probe,
+                     is_in_uV=False)
+
+
+def _train(rng, rate_hz: float, refractory_samples: int = 60) -> np.ndarray:
+    gaps = rng.exponential(FS / rate_hz, size=int(rate_hz * 70)) + refractory_samples
+    times = np.cumsum(gaps).astype(np.int64)
+    return times[times < N_SAMPLES]
+
+
+def _peaks(trains: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    times = np.concatenate(trains)
+    labels = np.concatenate([np.full(len(t), i) for i, t in enumerate(trains)])
+    order = np.argsort(times, kind="stable")
+    peaks = np.zeros(len(times), dtype=base_peak_dtype)
+    peaks["sample_index"] = times[order]
+    return peaks, labels[order]
+
+
+def test_template_difference_is_zero_for_identical_and_finds_the_lag():
+    a = np.stack([_waveform(0.0)] * 4, axis=1)
+    b = np.stack([_waveform(3.0)] * 4, axis=1)
+    assert template_difference(a, a, 0) == 0.0
+    assert template_difference(a, b, 0) > 0.2
+    assert template_difference(a, b, 4) < 0.05
+
+
+def test_coincidences_count_spikes_within_the_window():
+    assert cross_coincidences(np.array([100, 500, 900]), np.array([130, 2000]), 45) == 1
+    assert cross_coincidences(np.array([100]), np.array([]), 45) == 0
+
+
+def test_two_fragments_of_one_neuron_are_merged():
+    rng = np.random.default_rng(0)
+    train = _train(rng, 15.0)
+    half = rng.random(len(train)) < 0.5  # one neuron split in two clusters at random
+    shape = np.stack([_waveform(0.0), 0.5 * _waveform(0.0), 0.2 * _waveform(0.0), 0.1 * _waveform(0.0)], axis=1)
+    templates = _templates([shape, shape * 0.95])
+    peaks, labels = _peaks([train[half], train[~half]])
+    merged = merge_over_split_units(templates, peaks, labels, 0.3, int(N_SAMPLES))
+    assert len(np.unique(merged)) == 1
+
+
+def test_distinct_waveforms_and_independent_neurons_stay_apart():
+    rng = np.random.default_rng(1)
+    shape = np.stack([_waveform(0.0), 0.5 * _waveform(0.0), 0.2 * _waveform(0.0), 0.1 * _waveform(0.0)], axis=1)
+    other = np.stack([0.1 * _waveform(0.0, 3.0), 0.3 * _waveform(0.0, 3.0), _waveform(0.0, 3.0), 0.4 * _waveform(0.0, 3.0)], axis=1)
+    a, b = _train(rng, 30.0), _train(rng, 30.0)
+    # different waveforms: never merged
+    peaks, labels = _peaks([a, b])
+    assert len(np.unique(merge_over_split_units(_templates([shape, other]), peaks, labels, 0.3, int(N_SAMPLES)))) == 2
+    # identical waveforms but two independent neurons: their trains overlap, the refractory test refuses
+    assert not respects_refractory_period(a, b, 45, int(N_SAMPLES))
+    assert len(np.unique(merge_over_split_units(_templates([shape, shape]), peaks, labels, 0.3, int(N_SAMPLES)))) == 2
+
+
+def test_zero_threshold_switches_merging_off_and_labels_stay_dense():
+    rng = np.random.default_rng(2)
+    train = _train(rng, 10.0)
+    shape = np.stack([_waveform(0.0)] * 4, axis=1)
+    peaks, labels = _peaks([train[::2], train[1::2]])
+    labels[:5] = -1
+    assert np.array_equal(merge_over_split_units(_templates([shape, shape]), peaks, labels, 0.0, int(N_SAMPLES)), labels)
+    merged = merge_over_split_units(_templates([shape, shape]), peaks, labels, 0.3, int(N_SAMPLES))
+    assert set(np.unique(merged)) == {-1, 0}
+
+
+def test_a_unit_cut_in_time_by_drift_is_merged_despite_a_changed_waveform():
+    rng = np.random.default_rng(3)
+    before = np.stack([_waveform(0.0), 0.5 * _waveform(0.0), 0.2 * _waveform(0.0), 0.1 * _waveform(0.0)], axis=1)
+    after = np.stack([0.4 * _waveform(0.0), 0.7 * _waveform(0.0), 0.5 * _waveform(0.0), 0.2 * _waveform(0.0)], axis=1)
+    difference = template_difference(before, after, 6)
+    assert 0.3 < difference < 0.5  # too different for the plain threshold
+    train = _train(rng, 15.0)
+    moved = train >= N_SAMPLES / 2
+    peaks, labels = _peaks([train[~moved], train[moved]])
+    assert len(np.unique(merge_over_split_units(_templates([before, after]), peaks, labels, 0.3, int(N_SAMPLES)))) == 1
+    # the same two waveforms firing side by side all along are two units
+    half = rng.random(len(train)) < 0.5
+    peaks, labels = _peaks([train[half], train[~half]])
+    assert len(np.unique(merge_over_split_units(_templates([before, after]), peaks, labels, 0.3, int(N_SAMPLES)))) == 2

@@ -1,0 +1,123 @@
+import numpy as np
+import pandas as pd
+import torch
+
+from spikeinterface_deepsort.stages.deepcluster import (
+    choose_training_peaks,
+    cluster_pseudo_labels,
+    embed_snippets,
+    number_of_clusters,
+    run_deepcluster,
+)
+from spikeinterface_deepsort.params import SORTER_PARAMS
+from spikeinterface_deepsort.stages.snippets import SnippetStore
+
+
+def _store(tmp_path, n_per_unit=150, seed=0):
+    """Three synthetic 'units' with distinct shapes on 4 channels, saved as a snippet store."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, 40)
+    shapes = [-np.exp(-((t - 0.3) / 0.05) ** 2), -np.exp(-((t - 0.3) / 0.12) ** 2), np.sin(2 * np.pi * 3 * t) * np.exp(-t * 3)]
+    gains = [np.array([1.0, 0.5, 0.2, 0.1]), np.array([1.0, 0.9, 0.6, 0.3]), np.array([1.0, 0.2, 0.6, 0.1])]
+    snippets, labels = [], []
+    for unit, (shape, gain) in enumerate(zip(shapes, gains)):
+        x = 10 * shape[None, :, None] * gain[None, None, :] + rng.normal(0, 0.5, size=(n_per_unit, 40, 4))
+        snippets.append(x)
+        labels += [unit] * n_per_unit
+    snippets = np.concatenate(snippets).astype(np.float32)
+    folder = tmp_path / "snippets"
+    folder.mkdir()
+    np.save(folder / "snippets.npy", snippets)
+    locations = np.zeros(len(snippets), dtype=[("x", "float64"), ("y", "float64")])
+    np.save(folder / "locations.npy", locations)
+    np.save(folder / "neighbours.npy", np.arange(4)[None, :].repeat(4, 0))
+    (folder / "snippets.json").write_text('{"nbefore": 12, "nafter": 28, "n_peaks": %d, "scale": 10.0}' % len(snippets))
+    return SnippetStore.load(folder), np.array(labels)
+
+
+def test_training_subsample_is_seeded_sorted_and_bounded():
+    a = choose_training_peaks(1000, 100, np.random.default_rng(1))
+    b = choose_training_peaks(1000, 100, np.random.default_rng(1))
+    assert len(a) == 100 and np.array_equal(a, b) and np.all(np.diff(a) > 0)
+    assert len(choose_training_peaks(50, 100, np.random.default_rng(1))) == 50
+
+
+def test_more_clusters_than_channels_but_bounded_by_data():
+    assert number_of_clusters(32, 100_000, 3.0) == 96
+    assert number_of_clusters(32, 200, 3.0) == 10
+
+
+def test_pseudo_labels_have_no_empty_cluster():
+    features = np.random.default_rng(0).normal(size=(300, 4))
+    features[:5] += 100  # an extreme outlier group pulls centroids
+    labels = cluster_pseudo_labels(features, 12, seed=0)
+    assert np.all(np.bincount(labels, minlength=12) > 0)
+
+
+def _run(store, folder, seed=0, resume=False, **settings):
+    """run_deepcluster with the sorter's defaults but for ``settings``, on the CPU, on a 4-channel probe."""
+    params = SORTER_PARAMS.group(SORTER_PARAMS.validate(settings), "deepcluster")
+    return run_deepcluster(store, **params, folder=folder, num_channels=4, device=torch.device("cpu"), seed=seed,
+                           progress=False, resume=resume)
+
+
+def test_deepcluster_rounds_write_history_and_learn_separable_units(tmp_path):
+    store, truth = _store(tmp_path)
+    result = _run(store, tmp_path / "dc", max_rounds=3, steps_per_round=30, batch_size=64, cluster_factor=1.0)
+    history = pd.read_csv(tmp_path / "dc" / "deepcluster_history.csv")
+    assert list(history["round"]) == list(range(1, len(history) + 1)) and len(history) >= 2
+    assert history["nmi"].iloc[1:].between(0, 1).all()
+    steps = pd.read_csv(tmp_path / "dc" / "deepcluster_steps.csv")
+    trained_rounds = history.loc[history["train_loss"].notna(), "round"]
+    assert list(steps.groupby("round").size().index) == list(trained_rounds)
+    assert (steps.groupby("round")["step"].max() == 30).all() and np.isfinite(steps["loss"]).all()
+    checkpoint = torch.load(tmp_path / "dc" / "deepcluster_checkpoint.pt", weights_only=False)
+    assert checkpoint["encoder_kwargs"] == {"in_channels": 4, "n_samples": store.n_samples, "embedding_dim": 16}
+    # Every pseudo-label cluster holds spikes of a single true unit: over-clustering, never mixing.
+    labels = checkpoint["labels"]  # the last round's pseudo-labels of the training peaks
+    purity = [np.bincount(truth[labels == c]).max() / (labels == c).sum() for c in np.unique(labels)]
+    assert min(purity) > 0.95
+
+
+def test_deepcluster_resumes_after_the_last_finished_round(tmp_path):
+    store, _ = _store(tmp_path)
+    _run(store, tmp_path / "dc", max_rounds=2, steps_per_round=10, batch_size=64, nmi_stop=1.0)
+    resumed = _run(store, tmp_path / "dc", resume=True, max_rounds=3, steps_per_round=10, batch_size=64, nmi_stop=1.0)
+    assert [row["round"] for row in resumed.history] == [1, 2, 3]
+
+
+def test_final_embedding_is_kept_and_equals_a_fresh_one_with_the_same_noise_seed(tmp_path):
+    # The units stage reuses the last round's embedding instead of embedding the training peaks again:
+    # it must be exactly what a fresh pass with the same noise seed gives.
+    store, _ = _store(tmp_path)
+    result = _run(store, tmp_path / "dc", seed=3, max_rounds=4, steps_per_round=20, batch_size=64, nmi_stop=0.0)
+    assert result.history[-1]["train_loss"] is None and result.embedding is not None
+    fresh = embed_snippets(result.model, store, result.train_indices, 64, torch.device("cpu"), noise_seed=3)
+    np.testing.assert_array_equal(result.embedding, fresh)
+    other = embed_snippets(result.model, store, result.train_indices, 64, torch.device("cpu"), noise_seed=4)
+    assert not np.array_equal(fresh, other)  # dropout is active: another seed, another draw
+    plain = embed_snippets(result.model, store, result.train_indices, 64, torch.device("cpu"))
+    alone = embed_snippets(result.model, store, result.train_indices[:10], 64, torch.device("cpu"))
+    np.testing.assert_allclose(plain[:10], alone, atol=1e-5)  # without noise: independent of the batch
+
+
+def test_model_loads_from_its_constructor_arguments(tmp_path, sorter_folder):
+    """load_trained_model builds the network from the arguments saved with its weights (no layer names)."""
+    import torch
+
+    from spikeinterface_deepsort.learning.models import SnippetClassifier, SnippetEncoder
+    from spikeinterface_deepsort.learning.training import save_atomic
+    from spikeinterface_deepsort.stages.deepcluster import CHECKPOINT, load_trained_model
+
+    kwargs = dict(in_channels=3, n_samples=40, embedding_dim=6, width=4, dropout=0.2)
+    model = SnippetClassifier(SnippetEncoder(**kwargs), 5).eval()
+    save_atomic({"model": model.state_dict(), "epoch": 0, "encoder_kwargs": kwargs, "n_classes": 5},
+                tmp_path / CHECKPOINT)
+    snippets = torch.randn(7, 3, 40)
+    with torch.no_grad():
+        assert torch.equal(load_trained_model(tmp_path)(snippets), model(snippets))
+    # the sorter's own checkpoint
+    output = sorter_folder / "sorter_output"
+    store = SnippetStore.load(output / "snippets")
+    assert load_trained_model(output / "deepcluster").encoder.in_channels == store.n_channels
+    assert load_trained_model(tmp_path / "nothing here") is None

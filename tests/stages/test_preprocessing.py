@@ -1,0 +1,88 @@
+"""Stage 1: the preprocessing chain and its cache."""
+
+import numpy as np
+import pytest
+import spikeinterface.core as sic
+from spikeinterface.core.job_tools import fix_job_kwargs
+
+from spikeinterface_deepsort.params import SORTER_PARAMS
+import spikeinterface.preprocessing as spre
+
+from spikeinterface_deepsort.stages.preprocessing import (CACHE_CHUNK_BYTES, MedianReferenceRecording, _cache_job_kwargs,
+                                                   cache_mode, median_by_sort, preprocess, preprocess_and_cache)
+
+JOBS = dict(n_jobs=1, chunk_duration="1s", progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def recording():
+    recording, _ = sic.generate_ground_truth_recording(durations=[6.0], sampling_frequency=30000.0, num_channels=16,
+                                                       num_units=6, seed=5)
+    return recording
+
+
+@pytest.mark.parametrize("mode", ["memory", "folder"])
+def test_cached_preprocessing_has_the_traces_of_the_lazy_chain(recording, tmp_path, mode):
+    options = SORTER_PARAMS.group(SORTER_PARAMS.validate({"cache_preprocessing": mode}), "preprocessing")
+    lazy = preprocess(recording, **{k: v for k, v in options.items() if k != "cache_preprocessing"}, seed=1,
+                      motion_folder=tmp_path / "motion", job_kwargs=JOBS)
+    cached, cache_folder = preprocess_and_cache(recording, **options, folder=tmp_path, seed=1, resume=False,
+                                                job_kwargs=JOBS, user_job_kwargs={})
+    # In memory the whitening is estimated from and applied to the cached traces in place, on disk it
+    # is written with them: either way the traces are whitened once, as the lazy chain's (up to float32
+    # rounding where the filter's chunk edges differ).
+    expected = lazy.get_traces(start_frame=30_000, end_frame=90_000)
+    traces = cached.get_traces(start_frame=30_000, end_frame=90_000)
+    assert np.abs(traces - expected).max() < 1e-4 * np.abs(expected).max()
+    assert np.allclose(np.std(traces, axis=0), np.std(expected, axis=0), rtol=1e-3)
+    assert (cache_folder is not None) == (mode == "folder")
+    if mode == "folder":
+        assert (cache_folder / "binary.json").exists()
+
+
+def test_auto_cache_is_memory_for_short_recordings_and_folder_beyond_the_limit(recording):
+    assert cache_mode(recording, "auto") == "memory"
+    long_recording = sic.generate_recording(num_channels=384, durations=[400.0], sampling_frequency=30000.0)
+    assert cache_mode(long_recording, "auto") == "folder"
+    assert cache_mode(recording, "off") == "off"
+
+
+def test_cache_chunks_are_longer_on_few_channels_and_the_users_setting_wins():
+    job_kwargs = fix_job_kwargs(dict(n_jobs=2))  # 1 s chunks by default
+    narrow = sic.generate_recording(num_channels=32, durations=[10.0], sampling_frequency=30000.0)
+    wide = sic.generate_recording(num_channels=384, durations=[10.0], sampling_frequency=30000.0)
+    assert _cache_job_kwargs(narrow, job_kwargs, {})["chunk_size"] == CACHE_CHUNK_BYTES // (4 * 32)
+    assert _cache_job_kwargs(wide, job_kwargs, {})["chunk_size"] == 30000
+    assert "chunk_duration" not in _cache_job_kwargs(narrow, job_kwargs, {})
+    chosen = fix_job_kwargs(dict(n_jobs=2, chunk_duration="0.5s"))
+    assert _cache_job_kwargs(narrow, chosen, {"chunk_duration": "0.5s"}) == chosen
+
+
+@pytest.mark.parametrize("n_channels", [1, 2, 7, 32, 385])
+def test_median_by_sort_is_numpys_median(n_channels):
+    traces = np.random.default_rng(n_channels).normal(size=(500, n_channels)).astype(np.float32)
+    traces[:, 0] = 0.5  # ties
+    for keepdims in (False, True):
+        expected = np.median(traces, axis=1, keepdims=keepdims)
+        assert np.array_equal(median_by_sort(traces, axis=1, keepdims=keepdims), expected)
+    assert np.array_equal(median_by_sort(traces, axis=0), np.median(traces, axis=0))
+
+
+def test_median_reference_gives_spikeinterfaces_traces_and_reloads(tmp_path):
+    # A noise recording: unlike the generated ground truth, it can be written to a file and reloaded.
+    recording = sic.generate_recording(num_channels=16, durations=[2.0], sampling_frequency=30000.0, seed=3)
+    filtered = spre.bandpass_filter(recording, dtype="float32")
+    spikeinterfaces = spre.common_reference(filtered, reference="global", operator="median")
+    expected = spikeinterfaces.get_traces(end_frame=30_000)
+    referenced = MedianReferenceRecording(filtered)
+    assert np.array_equal(referenced.get_traces(end_frame=30_000), expected)
+    # Worker processes and saved sorter folders rebuild it from its dict: the fast median must survive.
+    referenced.dump_to_json(tmp_path / "rec.json")
+    reloaded = sic.load(tmp_path / "rec.json")
+    assert isinstance(reloaded, MedianReferenceRecording)
+    assert reloaded._recording_segments[0].operator_func is median_by_sort
+    assert np.array_equal(reloaded.get_traces(end_frame=30_000), expected)
+    job_kwargs = dict(n_jobs=2, chunk_duration="0.5s", progress_bar=False)  # in worker processes
+    saved = referenced.save(folder=tmp_path / "saved", **job_kwargs)
+    saved_expected = spikeinterfaces.save(folder=tmp_path / "saved_expected", **job_kwargs)
+    assert np.array_equal(saved.get_traces(), saved_expected.get_traces())

@@ -1,0 +1,39 @@
+"""The run's seed, device and job_kwargs, resolved once."""
+
+import pytest
+import torch
+
+from spikeinterface_deepsort.errors import ParameterError
+from spikeinterface_deepsort.params import SORTER_PARAMS
+from spikeinterface_deepsort.settings import resolve_device, resolve_job_kwargs, resolve_seed, resolve_settings
+
+
+def test_seed_given_saved_or_drawn():
+    assert resolve_seed(7) == 7 and resolve_seed(7, saved=3) == 7
+    assert resolve_seed(None, saved=3) == 3  # an interrupted run goes on with its own
+    drawn = {resolve_seed(None) for _ in range(5)}
+    assert len(drawn) > 1 and all(0 <= seed < 2**31 for seed in drawn)
+
+
+def test_device_names_are_checked_before_any_work():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(" CPU ") == torch.device("cpu")
+    with pytest.raises(ParameterError, match="Unknown device 'tpu'"):
+        resolve_device("tpu")
+    with pytest.raises(ParameterError, match="device must be one of"):
+        resolve_device(3)
+
+
+def test_readers_run_in_threads_unless_the_user_chose_an_engine():
+    matching, readers = resolve_job_kwargs({"n_jobs": 2}, progress=False)
+    assert matching["n_jobs"] == readers["n_jobs"] == 2 and readers["pool_engine"] == "thread"
+    assert matching["progress_bar"] is False
+    matching, readers = resolve_job_kwargs({"n_jobs": 2, "pool_engine": "process"}, progress=True)
+    assert readers == matching and matching["pool_engine"] == "process"
+
+
+def test_settings_carry_one_seed_and_one_device():
+    params = SORTER_PARAMS.validate({"seed": None, "device": "cpu", "torch_threads": 1, "job_kwargs": {"n_jobs": 1}})
+    settings = resolve_settings(params, seed=11, progress=False)
+    assert settings.seed == 11 and settings.device == torch.device("cpu") and settings.torch_threads == 1
+    assert settings.user_job_kwargs == {"n_jobs": 1} and settings.resume is False
