@@ -204,6 +204,6 @@ SORTER_PARAMS = ParamSchema(
         Param("seed", 0, (int,), "Seed of every random choice; the same seed on the same machine gives the same Sorting.", "run", minimum=0, allow_none=True),
         Param("resume", False, (bool,), "Continue an interrupted run in the same folder from its last finished stage or epoch (used with the Python API, run_deepspikesort, or the command line's --resume).", "run"),
         Param("make_report", False, (bool,), "Write the HTML report (figures and quality metrics) into the sorter folder at the end.", "run"),
-        Param("job_kwargs", {}, (dict,), "SpikeInterface job_kwargs (n_jobs, chunk_duration, progress_bar, ...) for preprocessing, detection, snippet extraction and matching. Without a chunk setting here, the one pass that caches the preprocessed traces reads chunks of at least 8 MiB.", "run"),
+        Param("job_kwargs", {}, (dict,), "SpikeInterface job_kwargs (n_jobs, chunk_duration, progress_bar, ...) for preprocessing, detection, snippet extraction and matching. Without n_jobs here, SpikeInterface's global job_kwargs decide (set_global_job_kwargs), and where those were never set every core the process may use runs a job. Without a chunk setting here, the one pass that caches the preprocessed traces reads chunks of at least 8 MiB.", "run"),
     ]
 )

@@ -57,20 +57,35 @@ def resolve_seed(seed: int | None, saved: int | None = None) -> int:
     return int(np.random.SeedSequence().entropy % 2**31)
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def resolve_job_kwargs(user_job_kwargs: dict, progress: bool) -> tuple[dict, dict]:
     """SpikeInterface's job_kwargs for this run, as (matching, readers).
 
     Matching gets the user's job_kwargs completed by SpikeInterface's global ones
-    (``fix_job_kwargs``). The stages that read the cached traces (the cache pass, noise
+    (``fix_job_kwargs``). Where neither the user's job_kwargs nor SpikeInterface's global ones
+    (``set_global_job_kwargs``) choose ``n_jobs``, the run uses every core it may run on:
+    SpikeInterface's own default of one job would leave the others idle, and the Sorting does
+    not depend on ``n_jobs``. The stages that read the cached traces (the cache pass, noise
     levels, detection, snippets, templates) run in threads unless the user chose a
     ``pool_engine``: matched filtering's numba kernel is compiled in the process that first
     calls it, so forked workers compiled it anew on every run while threads share it, and the
     kernel, the FFT convolutions and the filters release the GIL. Matching keeps the user's
     engine: circus-omp holds the GIL, and processes run it faster than threads.
     """
+    from spikeinterface.core.globals import is_set_global_job_kwargs_set
     from spikeinterface.core.job_tools import fix_job_kwargs
 
-    job_kwargs = fix_job_kwargs(dict(user_job_kwargs))
+    given = dict(user_job_kwargs)
+    if "n_jobs" not in given and not is_set_global_job_kwargs_set():
+        given["n_jobs"] = available_cores()
+    job_kwargs = fix_job_kwargs(given)
     job_kwargs["progress_bar"] = job_kwargs["progress_bar"] and progress
     if "pool_engine" in user_job_kwargs:
         return job_kwargs, job_kwargs

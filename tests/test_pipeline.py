@@ -56,3 +56,22 @@ def test_without_matching_the_clustered_peaks_are_the_spikes(small_case, tmp_pat
     peaks = np.load(tmp_path / "peaks.npy")
     assert 0 < sorting.to_spike_vector().size <= len(peaks)
     assert set(sorting.to_spike_vector()["sample_index"]) <= set(peaks["sample_index"])
+
+
+def test_each_stage_signature_names_the_parameters_it_reads():
+    """A stage receives its own group of SORTER_PARAMS as keywords: its signature lists every one of them."""
+    import inspect
+
+    from spikeinterface_deepsort.params import SORTER_PARAMS
+    from spikeinterface_deepsort.stages.deepcluster import run_deepcluster
+    from spikeinterface_deepsort.stages.detection import detect
+    from spikeinterface_deepsort.stages.preprocessing import preprocess_and_cache
+    from spikeinterface_deepsort.stages.units import label_all_peaks
+
+    stages = {"preprocessing": preprocess_and_cache, "detection": detect, "deepcluster": run_deepcluster,
+              "units": label_all_peaks}
+    defaults = SORTER_PARAMS.defaults()
+    for group, stage in stages.items():
+        keywords = {name for name, p in inspect.signature(stage).parameters.items() if p.kind is p.KEYWORD_ONLY}
+        assert set(SORTER_PARAMS.group(defaults, group)) <= keywords, (group, keywords)
+        assert not keywords & {"params", "settings"}

@@ -37,3 +37,20 @@ def test_settings_carry_one_seed_and_one_device():
     settings = resolve_settings(params, seed=11, progress=False)
     assert settings.seed == 11 and settings.device == torch.device("cpu") and settings.torch_threads == 1
     assert settings.user_job_kwargs == {"n_jobs": 1} and settings.resume is False
+
+
+def test_without_n_jobs_the_run_uses_every_core_unless_spikeinterface_was_told_otherwise():
+    import spikeinterface.core as sic
+
+    from spikeinterface_deepsort.settings import available_cores
+
+    matching, readers = resolve_job_kwargs({}, progress=False)
+    assert matching["n_jobs"] == readers["n_jobs"] == available_cores()
+    sic.set_global_job_kwargs(n_jobs=1)
+    try:
+        assert resolve_job_kwargs({}, progress=False)[0]["n_jobs"] == 1  # the user's global choice is followed
+        assert resolve_job_kwargs({"n_jobs": 2}, progress=False)[0]["n_jobs"] == 2
+    finally:
+        sic.reset_global_job_kwargs()
+        import spikeinterface.core.globals as si_globals
+        si_globals.global_job_kwargs_set = False  # reset_global_job_kwargs leaves the flag set in 0.105

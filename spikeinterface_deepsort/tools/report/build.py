@@ -163,39 +163,43 @@ def _write_tables(analyzer, labels, folder: Path):
     return metrics
 
 
-def _unit_figures(analyzer, labels: dict, colors: dict, folder: Path, seed: int) -> list[Figure]:
-    unit_ids = list(analyzer.unit_ids)
-    groups = pages(unit_ids)
+# The unit figures drawn page by page (at most one page of units per figure): file stem, title, caption.
+_PAGED_FIGURES = {
+    "unit_templates": (template_figure, "Templates on the probe",
+                       "Mean waveform of each unit (line) ± one standard deviation (band) on each of its channels, "
+                       "drawn where the channel sits on the probe. Scale bars: 1 ms, and the µV given beside the "
+                       "vertical bar (each unit is scaled to its own amplitude)."),
+    "isi_histograms": (isi_figure, "Inter-spike-interval histograms",
+                       "Intervals between consecutive spikes of each unit (0-50 ms, 1 ms bins); the red band is the "
+                       "ISI-violation threshold of the quality metrics: a well-isolated neuron has almost no "
+                       "interval there."),
+    "autocorrelograms": (autocorrelogram_figure, "Autocorrelograms",
+                         "Spike-time autocorrelogram of each unit (±25 ms, 1 ms bins); a dip at zero lag shows the "
+                         "refractory period."),
+}
 
-    def name(stem: str, index: int) -> str:
-        return f"{stem}.png" if len(groups) == 1 else f"{stem}_{index + 1:02d}.png"
 
-    def title(text: str, units) -> str:
-        return text if len(groups) == 1 else f"{text}: units {units[0]} to {units[-1]}"
-
+def _paged_figures(stem: str, analyzer, labels: dict, colors: dict, folder: Path) -> list[Figure]:
+    draw, title, caption = _PAGED_FIGURES[stem]
+    groups = pages(list(analyzer.unit_ids))
     figures = []
     for i, units in enumerate(groups):
-        width = save(template_figure(analyzer, units, colors, labels), folder / name("unit_templates", i))
-        figures.append(Figure(name("unit_templates", i), title("Templates on the probe", units),
-                              "Mean waveform of each unit (line) ± one standard deviation (band) on each of its "
-                              "channels, drawn where the channel sits on the probe. Scale bars: 1 ms, and the µV "
-                              "given beside the vertical bar (each unit is scaled to its own amplitude).", width))
+        name = f"{stem}.png" if len(groups) == 1 else f"{stem}_{i + 1:02d}.png"
+        width = save(draw(analyzer, units, colors, labels), folder / name)
+        figures.append(Figure(name, title if len(groups) == 1 else f"{title}: units {units[0]} to {units[-1]}",
+                              caption, width))
+    return figures
+
+
+def _unit_figures(analyzer, labels: dict, colors: dict, folder: Path, seed: int) -> list[Figure]:
+    figures = _paged_figures("unit_templates", analyzer, labels, colors, folder)
     width = save(amplitude_figure(analyzer, colors, seed), folder / "amplitudes.png")
     figures.append(Figure("amplitudes.png", "Amplitudes over time",
                           "Spike amplitude (µV, on the unit's main channel) against time, and its distribution; "
                           "drifting or truncated distributions point to motion or to spikes lost under the "
                           "threshold.", width))
-    for i, units in enumerate(groups):
-        width = save(isi_figure(analyzer, units, colors, labels), folder / name("isi_histograms", i))
-        figures.append(Figure(name("isi_histograms", i), title("Inter-spike-interval histograms", units),
-                              "Intervals between consecutive spikes of each unit (0-50 ms, 1 ms bins); the red band "
-                              "is the ISI-violation threshold of the quality metrics: a well-isolated neuron has "
-                              "almost no interval there.", width))
-    for i, units in enumerate(groups):
-        width = save(autocorrelogram_figure(analyzer, units, colors, labels), folder / name("autocorrelograms", i))
-        figures.append(Figure(name("autocorrelograms", i), title("Autocorrelograms", units),
-                              "Spike-time autocorrelogram of each unit (±25 ms, 1 ms bins); a dip at zero lag shows "
-                              "the refractory period.", width))
+    figures += _paged_figures("isi_histograms", analyzer, labels, colors, folder)
+    figures += _paged_figures("autocorrelograms", analyzer, labels, colors, folder)
     width = save(location_figure(analyzer, unit_locations(analyzer), colors, labels), folder / "unit_locations.png")
     figures.append(Figure("unit_locations.png", "Unit locations on the probe",
                           f"Each unit's position ({UNIT_LOCATION_METHOD.replace('_', ' ')} of its template: the "
