@@ -20,29 +20,19 @@ Writes benchmarks/results/features.md and .json.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from spikeinterface_deepsort.datasets import ground_truth_recording
-from spikeinterface_deepsort.deepcluster import embed_snippets, embedding_noise_seed, raw_pca_features, run_deepcluster
-from spikeinterface_deepsort.detection import detect, estimate_noise_levels
-from spikeinterface_deepsort.params import SORTER_PARAMS
-from spikeinterface_deepsort.preprocessing import preprocess
-from spikeinterface_deepsort.snippets import extract_snippets
-from spikeinterface_deepsort.torch_utils import torch_threads
-from spikeinterface_deepsort.units import fit_units
+import _common
+from _common import (MATCH_DELTA_MS, SORTER_PARAMS, detect, embed_snippets, embedding_noise_seed, estimate_noise_levels,
+                     extract_snippets, fit_units, label_peaks_with_truth, peaks_sorting, preprocess, raw_pca_features,
+                     run_deepcluster, torch_threads)
 
-sys.path.insert(0, str(Path(__file__).parent))
-from reference_case import label_peaks_with_truth, peaks_sorting, summarise  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
-WORK = Path(__file__).parent / "work" / "features"
+WORK = _common.WORK / "features"
 
 
 def units_from(features: np.ndarray, store, params: dict) -> np.ndarray:
@@ -54,7 +44,7 @@ def units_from(features: np.ndarray, store, params: dict) -> np.ndarray:
 def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    recording, gt = ground_truth_recording()
+    recording, gt = _common.ground_truth_recording()
     params = SORTER_PARAMS.defaults()
     job_kwargs = dict(n_jobs=2, progress_bar=False)
     rec = preprocess(recording, params, WORK, job_kwargs)
@@ -62,9 +52,9 @@ def main() -> int:
     store = extract_snippets(rec, peaks, WORK / "snippets", params["snippet_ms_before"], params["snippet_ms_after"],
                              params["snippet_radius_um"], params["max_snippet_channels"], job_kwargs)
     fs = recording.get_sampling_frequency()
-    score = lambda labels: summarise(gt, peaks_sorting(peaks, labels, fs))  # noqa: E731
+    score = lambda labels: _common.ground_truth_summary(gt=gt, sorting=peaks_sorting(peaks, labels, fs))  # noqa: E731
     everything = np.arange(len(store))
-    rows = {"perfect clustering (ceiling)": score(label_peaks_with_truth(peaks, gt, int(0.0004 * fs)))}
+    rows = {"perfect clustering (ceiling)": score(label_peaks_with_truth(peaks, gt, int(MATCH_DELTA_MS / 1000 * fs)))}
 
     pca = raw_pca_features(store, everything, seed=0)
     rows["pca"] = score(units_from(pca, store, dict(params, position_weight=0.0)))
@@ -100,9 +90,7 @@ def main() -> int:
                      f"{row.get('rounds', '')} | {row.get('deepcluster_seconds', '')} |")
     text = "\n".join(lines)
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "features.md").write_text(text + "\n")
-    (RESULTS / "features.json").write_text(json.dumps(rows, indent=2))
+    _common.write_results("features", rows, text)
     return 0
 
 
