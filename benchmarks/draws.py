@@ -12,8 +12,8 @@ Kinds of draw:
           random position on a probe (linear interpolation from the unit's sites to the probe's
           contacts), aligned on their trough, scaled by a random factor (the SNR spread) and
           injected into generated noise at generated spike times.
-MEArec is not among the kinds: its recordings need templates simulated with NEURON, which is
-not installed here.
+MEArec is not among the kinds yet: its recordings need cell templates simulated with NEURON
+(``pip install MEArec neuron``, then minutes of simulation per probe), left for later.
 
 Splits, and the rule that keeps the test split honest:
   DEV   what defaults may be tuned on: the REFERENCE §4 case (seed 42) and draws whose seeds
