@@ -87,7 +87,7 @@ TEST = [
     Draw("test-tetrode", "gt", seed=10001, num_units=8, duration=120.0, sampling_frequency=20000.0, probe=("tetrode",),
          noise_level=6.0, firing_rates=(1.0, 20.0)),
     Draw("test-linear32", "gt", seed=10002, num_units=16, duration=90.0, sampling_frequency=25000.0,
-         probe=("linear", 32)),
+         probe=("linear", 32), firing_rates=(0.3, 10.0)),
     Draw("test-2col64-noisy", "gt", seed=10003, num_units=40, duration=90.0, probe=("columns", 2, 64), noise_level=8.0),
     Draw("test-4col48-lowrate", "gt", seed=10004, num_units=30, duration=90.0, sampling_frequency=32000.0,
          probe=("columns", 4, 48), firing_rates=(0.3, 30.0)),
@@ -103,7 +103,7 @@ TEST = [
          probe=("columns", 3, 48), drift=dict(mode="bump")),
     Draw("test-hybrid32", "hybrid", seed=10009, num_units=40, probe=("columns", 2, 32), noise_level=8.0),
     Draw("test-hybrid-np64", "hybrid", seed=10010, num_units=30, duration=90.0, sampling_frequency=25000.0,
-         probe=("neuropixels", 64, 200), noise_level=10.0, amplitude_range=(0.25, 0.9)),
+         probe=("neuropixels", 64, 200), noise_level=10.0, amplitude_range=(0.25, 0.9), firing_rates=(0.5, 20.0)),
     Draw("test-hybrid-kampff48", "hybrid", seed=10011, num_units=24, probe=("columns", 4, 48, 12.0),
          noise_level=10.0, waveforms="kampff"),
 ]
