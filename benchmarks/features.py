@@ -20,51 +20,46 @@ Writes benchmarks/results/features.md and .json.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from spikeinterface_deepsort.tools.datasets import ground_truth_recording
-from spikeinterface_deepsort.stages.deepcluster import embed_snippets, embedding_noise_seed, raw_pca_features, run_deepcluster
-from spikeinterface_deepsort.stages.detection import detect, estimate_noise_levels
-from spikeinterface_deepsort.params import SORTER_PARAMS
-from spikeinterface_deepsort.stages.preprocessing import preprocess
-from spikeinterface_deepsort.stages.snippets import extract_snippets
-from spikeinterface_deepsort.learning.torch_utils import torch_threads
-from spikeinterface_deepsort.stages.units import fit_units
+import _common
+from _common import (MATCH_DELTA_MS, SORTER_PARAMS, detect, embed_snippets, embedding_noise_seed, estimate_noise_levels,
+                     extract_snippets, fit_units, label_peaks_with_truth, peaks_sorting, preprocess, raw_pca_features,
+                     run_deepcluster, torch_threads)
 
-sys.path.insert(0, str(Path(__file__).parent))
-from reference_case import label_peaks_with_truth, peaks_sorting, summarise  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
-WORK = Path(__file__).parent / "work" / "features"
+WORK = _common.WORK / "features"
 
 
 def units_from(features: np.ndarray, store, params: dict) -> np.ndarray:
     """The sorter's unit finder (HDBSCAN on standardised features + position) on all peaks."""
-    _, labels = fit_units(features, store.locations, params, seed=0)
+    _, labels = fit_units(features, store.locations, position_weight=params["position_weight"],
+                          min_cluster_size=params["min_cluster_size"])
     return labels
 
 
 def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    recording, gt = ground_truth_recording()
+    recording, gt = _common.ground_truth_recording()
     params = SORTER_PARAMS.defaults()
     job_kwargs = dict(n_jobs=2, progress_bar=False)
-    rec = preprocess(recording, params, WORK, job_kwargs)
-    peaks = detect(rec, estimate_noise_levels(rec, 0, job_kwargs), params, job_kwargs)
+    group = SORTER_PARAMS.group
+    chain = {k: v for k, v in group(params, "preprocessing").items() if k != "cache_preprocessing"}
+    rec = preprocess(recording, **chain, seed=0, motion_folder=WORK / "motion", job_kwargs=job_kwargs)
+    peaks = detect(rec, estimate_noise_levels(rec, seed=0, job_kwargs=job_kwargs), **group(params, "detection"),
+                   prototype_ms_before=params["snippet_ms_before"], prototype_ms_after=params["snippet_ms_after"],
+                   seed=0, job_kwargs=job_kwargs)
     store = extract_snippets(rec, peaks, WORK / "snippets", params["snippet_ms_before"], params["snippet_ms_after"],
                              params["snippet_radius_um"], params["max_snippet_channels"], job_kwargs)
     fs = recording.get_sampling_frequency()
-    score = lambda labels: summarise(gt, peaks_sorting(peaks, labels, fs))  # noqa: E731
+    score = lambda labels: _common.ground_truth_summary(gt=gt, sorting=peaks_sorting(peaks, labels, fs))  # noqa: E731
     everything = np.arange(len(store))
-    rows = {"perfect clustering (ceiling)": score(label_peaks_with_truth(peaks, gt, int(0.0004 * fs)))}
+    rows = {"perfect clustering (ceiling)": score(label_peaks_with_truth(peaks, gt, int(MATCH_DELTA_MS / 1000 * fs)))}
 
     pca = raw_pca_features(store, everything, seed=0)
     rows["pca"] = score(units_from(pca, store, dict(params, position_weight=0.0)))
@@ -80,11 +75,12 @@ def main() -> int:
         for name, change in variants.items():
             settings = dict(params, **change)
             t0 = time.perf_counter()
-            trained = run_deepcluster(store, rec.get_num_channels(), settings, WORK / name.replace(" ", "_"),
-                                      torch.device("cpu"), seed=0, progress=False)
+            trained = run_deepcluster(store, **SORTER_PARAMS.group(settings, "deepcluster"),
+                                      folder=WORK / name.replace(" ", "_"), num_channels=rec.get_num_channels(),
+                                      device=torch.device("cpu"), seed=0, progress=False)
             # Embedded as the sorter does (with its dropout noise unless switched off).
             embedding = embed_snippets(trained.model, store, everything, settings["batch_size"], torch.device("cpu"),
-                                       noise_seed=embedding_noise_seed(settings, 0))
+                                       noise_seed=embedding_noise_seed(settings["stochastic_embedding"], 0))
             rows[name] = score(units_from(embedding, store, settings)) | {
                 "rounds": len(trained.history), "deepcluster_seconds": round(time.perf_counter() - t0, 1)}
             print(name, rows[name], flush=True)
@@ -100,9 +96,7 @@ def main() -> int:
                      f"{row.get('rounds', '')} | {row.get('deepcluster_seconds', '')} |")
     text = "\n".join(lines)
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "features.md").write_text(text + "\n")
-    (RESULTS / "features.json").write_text(json.dumps(rows, indent=2))
+    _common.write_results("features", rows, text)
     return 0
 
 

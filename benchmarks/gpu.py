@@ -28,23 +28,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
-import resource
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+import _common
+from _common import RESULTS, ground_truth_summary, run_in_fresh_process
 
-RESULTS = Path(__file__).parent / "results"
-WORK = Path(__file__).parent / "work" / "gpu"
+WORK = _common.WORK / "gpu"
 N_JOBS_CHOICE = "all CPUs of the machine (len(os.sched_getaffinity(0)))"
 SCRATCH_MARK = ".gpu_benchmark_scratch"
 TRACES = {"binary": "traces saved as int16 binary (1 uV per bit) before the sort, in {save_binary_s:g} s not counted "
@@ -106,14 +103,12 @@ def make_recording(args, folder: Path):
     from probeinterface.neuropixels_tools import build_neuropixels_probe
     from spikeinterface.generation import generate_drifting_recording
 
-    from spikeinterface_deepsort.tools.datasets import make_serializable
-
     probe = build_neuropixels_probe("NP1000").get_slice(np.arange(args.channels))
     probe.set_device_channel_indices(np.arange(args.channels))
     duration = 60.0 * args.minutes
     _, recording, gt = generate_drifting_recording(num_units=args.units, duration=duration, probe=probe, seed=args.seed,
                                                    generate_displacement_vector_kwargs=drift_kwargs(duration))
-    recording, gt = make_serializable(recording, gt, folder / "ground_truth")
+    recording, gt = _common.make_serializable(recording, gt, folder / "ground_truth")
     if args.traces == "generated":
         # The drifting generator only pickles: the child loads the recording from this file.
         path = folder / "recording.pkl"
@@ -142,92 +137,22 @@ def save_binary(recording, folder: Path) -> tuple[Path, float]:
     return path, time.perf_counter() - t0
 
 
-class StageWatcher(logging.Handler):
-    """Prints the sorter's stage lines as they come (the sort runs with verbose=False, as in
-    peers.py: verbose also turns on progress bars) and keeps the wall-clock time of the first
-    'stage ... started', the end of start-up, read from the log the sorter writes anyway."""
-
-    def __init__(self):
-        super().__init__()
-        self.first_stage = None
-
-    def emit(self, record):
-        message = record.getMessage()
-        if not message.startswith("stage "):
-            return
-        if self.first_stage is None and message.endswith("started"):
-            self.first_stage = time.time()
-        print(f"deepspikesort {message}", file=sys.stderr, flush=True)
-
-
-def run_one(recording_file: Path, folder: Path, device: str, seed: int, out: Path) -> None:
-    """The child: load, sort, and write what only this process can measure to ``out``."""
-    import psutil
-
-    process_start = psutil.Process().create_time()
-    t_script = time.time()
-    # Imported here, not at the top, so that the time they take is measured on its own.
-    import spikeinterface.core as sic
-    import spikeinterface.sorters as ss
-    import torch
-
-    import spikeinterface_deepsort  # noqa: F401  (registers the sorter)
-    from peers import PeakMemory
-
-    t_imports = time.time()
-    recording = sic.load(recording_file)
-    t_loaded = time.time()
-    n_jobs = len(os.sched_getaffinity(0))
-    watcher = StageWatcher()
-    logging.getLogger("spikeinterface_deepsort").addHandler(watcher)
-    with PeakMemory() as memory:
-        ss.run_sorter("deepspikesort", recording, folder=folder, verbose=False, device=device, seed=seed,
-                      job_kwargs=dict(n_jobs=n_jobs))
-    t_sorted = time.time()
-    cuda = device.startswith("cuda")
-    result = {
-        "n_jobs": n_jobs,
-        "device_name": torch.cuda.get_device_name(torch.device(device)) if cuda else "CPU",
-        "torch": torch.__version__, "torch_cuda": torch.version.cuda if cuda else None,
-        "gpu_peak_allocated_mib": round(torch.cuda.max_memory_allocated(torch.device(device)) / 2**20) if cuda else None,
-        "gpu_peak_reserved_mib": round(torch.cuda.max_memory_reserved(torch.device(device)) / 2**20) if cuda else None,
-        # ru_maxrss is in KiB on Linux; RUSAGE_CHILDREN is the largest finished worker, not a sum.
-        "host_maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "host_maxrss_children_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
-        "host_tree_peak_rise_mib": memory.peak_mib,
-        "startup": {"interpreter_s": t_script - process_start, "imports_s": t_imports - t_script,
-                    "load_recording_s": t_loaded - t_imports,
-                    "sorter_setup_s": (watcher.first_stage or t_sorted) - t_loaded},
-        "run_sorter_s": t_sorted - t_loaded,
-    }
-    out.write_text(json.dumps(result, indent=2))
-
-
 def sort_in_fresh_process(recording_file: Path, folder: Path, device: str, seed: int) -> tuple[float, dict]:
     """(end-to-end seconds of the child, what it measured). The child's log goes to this
     terminal as it runs; its error, if any, is raised here."""
-    out = folder.parent / "child.json"
-    command = [sys.executable, __file__, "--run-one", str(recording_file), str(folder), str(out),
-               "--device", device, "--seed", str(seed)]
-    t0 = time.perf_counter()
-    done = subprocess.run(command)
-    seconds = time.perf_counter() - t0
-    if done.returncode != 0 or not out.exists():
-        raise RuntimeError(f"the sort failed in its own process (exit code {done.returncode}); its log is above")
-    return seconds, json.loads(out.read_text())
+    n_jobs = len(os.sched_getaffinity(0))
+    child = run_in_fresh_process(sorter="deepspikesort", recording_file=recording_file, folder=folder,
+                                 params=dict(device=device, seed=seed, job_kwargs=dict(n_jobs=n_jobs)), echo=True)
+    return child["process_s"], child | {"n_jobs": n_jobs, "host_tree_peak_rise_mib": child["peak_rise_mib"]}
 
 
 def score(gt, sorter_folder: Path) -> dict:
     import spikeinterface.sorters as ss
-    from spikeinterface.comparison import compare_sorter_to_ground_truth
 
-    sorting = ss.read_sorter_folder(sorter_folder)
-    comparison = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True)
-    accuracy = comparison.get_performance()["accuracy"].astype(float)
-    return {"units_found": len(sorting.unit_ids), "mean_accuracy": round(float(accuracy.mean()), 3),
-            "well_detected": int((accuracy > 0.8).sum()), "num_gt_units": len(gt.unit_ids),
-            "false_positive_units": int(comparison.count_false_positive_units()),
-            "redundant_units": int(comparison.count_redundant_units())}
+    summary = ground_truth_summary(gt=gt, sorting=ss.read_sorter_folder(sorter_folder))
+    return {"units_found": summary["units"], "mean_accuracy": summary["accuracy"],
+            "well_detected": summary["well_detected"], "num_gt_units": len(gt.unit_ids),
+            "false_positive_units": summary["false_positive"], "redundant_units": summary["redundant"]}
 
 
 def cpu_name() -> str:
@@ -335,12 +260,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for gpu.md and gpu.json")
     parser.add_argument("--work", type=Path, default=WORK,
                         help="scratch folder, cleared at the start (default benchmarks/work/gpu)")
-    parser.add_argument("--run-one", nargs=3, metavar=("RECORDING_FILE", "FOLDER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.run_one:  # the child of sort_in_fresh_process (its parent checked the device)
-        recording_file, folder, out = map(Path, args.run_one)
-        run_one(recording_file, folder, args.device, args.seed, out)
-        return 0
     problem = check_device(args.device) or work_folder_problem(args.work)
     if problem:
         parser.error(problem)
@@ -348,10 +268,8 @@ def main(argv=None) -> int:
         parser.error("--channels must be 1-384, --units at least 1 and --minutes above 0")
     command = "python benchmarks/gpu.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     result = run(args, command.strip())
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "gpu.json").write_text(json.dumps(result, indent=2) + "\n")
     markdown = to_markdown(result)
-    (args.results / "gpu.md").write_text(markdown)
+    _common.write_results("gpu", result, markdown, folder=args.results)
     print(markdown)
     return 0
 

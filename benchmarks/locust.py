@@ -2,7 +2,7 @@
 
 The recording is ../shared/data/locust/ (C. Pouzat's locust antennal lobe, zenodo 21589):
 both trials concatenated, 4 channels, 15 kHz, 57.5 s, a nominal tetrode geometry. Each
-sorter runs in its own fresh Python process with its default parameters (peers.py's runner).
+sorter runs in its own fresh Python process with its default parameters (_common's runner).
 Without ground truth the table gives what can be measured:
 
 - each sorter's units, and how many have < 1 % ISI violations (spikes closer than 1.5 ms,
@@ -20,7 +20,6 @@ Writes benchmarks/results/locust.md, locust.json and docs/figures/locust_units.p
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -34,17 +33,13 @@ import spikeinterface.core as sic  # noqa: E402
 import spikeinterface.sorters as ss  # noqa: E402
 from spikeinterface.comparison import compare_two_sorters  # noqa: E402
 
-from spikeinterface_deepsort.tools.datasets import locust_tetrode  # noqa: E402
-from spikeinterface_deepsort.stages.preprocessing import for_analysis  # noqa: E402
+import _common  # noqa: E402
+from _common import run_in_fresh_process, sorter_params  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-from peers import run_in_fresh_process  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "locust"
-RESULTS = ROOT / "benchmarks" / "results"
+ROOT = _common.BENCHMARKS.parent
+DATA = _common.SHARED / "data" / "locust"
 FIGURE = ROOT / "docs" / "figures" / "locust_units.png"
-WORK = ROOT / "benchmarks" / "work" / "locust"
+WORK = _common.WORK / "locust"
 SORTERS = ["deepspikesort", "tridesclous2", "spykingcircus2", "lupin"]
 ISI_MS, CLEAN_PERCENT, MATCH = 1.5, 1.0, 0.8
 
@@ -59,7 +54,7 @@ def unit_table(sorting, recording) -> tuple[list[dict], object]:
     """One row per unit (spikes, rate, ISI violations, SNR) and the analyzer that measured them."""
     from spikeinterface.metrics.quality import compute_snrs
 
-    analyzer = sic.create_sorting_analyzer(sorting, for_analysis(recording), sparse=False, format="memory")
+    analyzer = sic.create_sorting_analyzer(sorting, _common.for_analysis(recording), sparse=False, format="memory")
     analyzer.compute(["random_spikes", "templates", "noise_levels"], extension_params={
         "random_spikes": {"max_spikes_per_unit": 500, "seed": 0}, "templates": {"ms_before": 1.0, "ms_after": 2.0}})
     snrs = compute_snrs(analyzer)
@@ -130,13 +125,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     shutil.rmtree(WORK, ignore_errors=True)  # this script's own scratch folder
     WORK.mkdir(parents=True)
-    recording = locust_tetrode(DATA)
+    recording = _common.locust_tetrode(DATA)
     recording_file = WORK / "recording.json"
     recording.dump(recording_file)
     sortings, result = {}, {"recording": str(recording), "sorters": {}}
     for name in args.sorters:
         print(f"[locust] {name} ...", flush=True)
-        seconds, peak_mib = run_in_fresh_process(name, recording_file, WORK / name)
+        run = run_in_fresh_process(sorter=name, recording_file=recording_file, folder=WORK / name,
+                                   params=sorter_params(name))
+        seconds, peak_mib = run["run_sorter_s"], run["peak_rise_mib"]
         sortings[name] = ss.read_sorter_folder(WORK / name)
         rows, analyzer = unit_table(sortings[name], recording)
         clean = [r["unit"] for r in rows if r["isi_violation_percent"] < CLEAN_PERCENT]
@@ -148,11 +145,9 @@ def main(argv=None) -> int:
         else:
             result["sorters"][name].update(agreement_with(sortings["deepspikesort"], clean_ds, sortings[name]))
         print(f"[locust] {name}: {len(rows)} units, {len(clean)} clean, {seconds:.1f} s", flush=True)
-    command = "python benchmarks/locust.py " + " ".join(sys.argv[1:])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "locust.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "locust.md").write_text(to_markdown(result, command.strip()))
-    print(to_markdown(result, command.strip()))
+    command = _common.command_line("locust.py", argv)
+    _common.write_results("locust", result, to_markdown(result, command))
+    print(to_markdown(result, command))
     return 0
 
 

@@ -21,65 +21,36 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import spikeinterface.sorters as ss
-from spikeinterface.comparison import compare_sorter_to_ground_truth
-from spikeinterface.core import NumpySorting
 
-import spikeinterface_deepsort  # noqa: F401
-from spikeinterface_deepsort.tools.datasets import ground_truth_recording
-from spikeinterface_deepsort.params import SORTER_PARAMS
+import _common
+from _common import MATCH_DELTA_MS, label_peaks_with_truth, peaks_sorting, run_in_fresh_process, run_measured
 
-RESULTS = Path(__file__).parent / "results"
-WORK = Path(__file__).parent / "work" / "reference_case"
+WORK = _common.WORK / "reference_case"
+SUMMARY_KEYS = ("units", "accuracy", "recall", "precision", "well_detected")
 
 
 def summarise(gt, sorting) -> dict:
-    perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
-    return {"units": len(sorting.unit_ids), "accuracy": round(float(perf["accuracy"].mean()), 3),
-            "recall": round(float(perf["recall"].mean()), 3), "precision": round(float(perf["precision"].mean()), 3),
-            "well_detected": int((perf["accuracy"] > 0.8).sum())}
-
-
-def label_peaks_with_truth(peaks: np.ndarray, gt, max_lag: int) -> np.ndarray:
-    """Each detected peak gets the unit of the nearest ground-truth spike within ``max_lag`` samples, else -1."""
-    spikes = gt.to_spike_vector()
-    order = np.argsort(spikes["sample_index"], kind="stable")
-    times, units = spikes["sample_index"][order], spikes["unit_index"][order]
-    right = np.clip(np.searchsorted(times, peaks["sample_index"]), 1, len(times) - 1)
-    left = right - 1
-    nearest = np.where(np.abs(peaks["sample_index"] - times[left]) <= np.abs(peaks["sample_index"] - times[right]), left, right)
-    labels = units[nearest].astype(np.int64)
-    labels[np.abs(peaks["sample_index"] - times[nearest]) > max_lag] = -1
-    return labels
-
-
-def peaks_sorting(peaks, labels, fs):
-    keep = labels >= 0
-    return NumpySorting.from_samples_and_labels([peaks["sample_index"][keep]], [labels[keep]], fs)
+    """The columns of this script's tables, from the shared ground-truth summary."""
+    summary = _common.ground_truth_summary(gt=gt, sorting=sorting)
+    return {key: summary[key] for key in SUMMARY_KEYS}
 
 
 def run_once(name: str, params: dict, recording_json: Path) -> float:
     """Seconds of one run_sorter call in this process."""
     from spikeinterface.core import load
 
-    recording = load(recording_json)
-    t0 = time.perf_counter()
-    ss.run_sorter(name, recording, folder=WORK / name, remove_existing_folder=True, **params)
-    return time.perf_counter() - t0
+    return run_measured(name, load(recording_json), WORK / name, params)["run_sorter_s"]
 
 
-def run_in_fresh_process(name: str, params: dict, recording_json: Path) -> float:
-    code = ("import json, sys; sys.path.insert(0, %r); import reference_case as rc; "
-            "print(json.dumps(rc.run_once(%r, json.loads(%r), rc.Path(%r))))"
-            % (str(Path(__file__).parent), name, json.dumps(params), str(recording_json)))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+def run_fresh(name: str, params: dict, recording_json: Path) -> float:
+    """Seconds of the run_sorter call of one run in a fresh process."""
+    return run_in_fresh_process(sorter=name, recording_file=recording_json, folder=WORK / name,
+                                params=params)["run_sorter_s"]
 
 
 def main(argv=None) -> int:
@@ -90,11 +61,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each sorter per protocol, order alternating")
     args = parser.parse_args(argv)
     # A fixed seed, so that the table can be reproduced (other seeds: --param seed=N).
-    params = {"seed": 0} | dict(SORTER_PARAMS.parse_assignment(p) for p in args.param)
+    params = {"seed": 0} | dict(_common.SORTER_PARAMS.parse_assignment(p) for p in args.param)
     params["job_kwargs"] = dict(n_jobs=args.n_jobs, progress_bar=False)
 
     shutil.rmtree(WORK, ignore_errors=True)
-    recording, gt = ground_truth_recording(folder=WORK / "ground_truth")
+    recording, gt = _common.ground_truth_recording(folder=WORK / "ground_truth")
     recording_json = WORK / "recording.json"
     recording.dump_to_json(recording_json)
     fs = recording.get_sampling_frequency()
@@ -105,7 +76,7 @@ def main(argv=None) -> int:
     # Alternate the order on each repeat: in one process, whoever runs first also pays for the
     # numba compilations the other then reuses.
     seconds = {protocol: {name: [] for name in sorters} for protocol in ("fresh", "same")}
-    for protocol, runner in (("fresh", run_in_fresh_process), ("same", run_once)):
+    for protocol, runner in (("fresh", run_fresh), ("same", run_once)):
         for repeat in range(args.repeats):
             for name in (list(sorters) if repeat % 2 == 0 else list(sorters)[::-1]):
                 seconds[protocol][name].append(round(runner(name, sorters[name], recording_json), 1))
@@ -121,10 +92,10 @@ def main(argv=None) -> int:
     peaks = np.load(output / "peaks.npy")
     clustering_only = summarise(gt, peaks_sorting(peaks, np.load(output / "peak_labels.npy"), fs))
     merged = summarise(gt, peaks_sorting(peaks, np.load(output / "unit_labels.npy"), fs))
-    perfect = summarise(gt, peaks_sorting(peaks, label_peaks_with_truth(peaks, gt, int(0.0004 * fs)), fs))
+    perfect = summarise(gt, peaks_sorting(peaks, label_peaks_with_truth(peaks, gt, int(MATCH_DELTA_MS / 1000 * fs)), fs))
     stages = json.loads((output / "stages.json").read_text())
 
-    command = "python benchmarks/reference_case.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = _common.command_line("reference_case.py", argv)
     lines = [
         "# 32-channel reference case (REFERENCE §4)",
         "",
@@ -155,11 +126,9 @@ def main(argv=None) -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "reference_case.md").write_text(text + "\n")
-    (RESULTS / "reference_case.json").write_text(json.dumps(
-        {"command": command, "sorters": rows, "clustering_only": clustering_only, "merged_units": merged, "perfect_clustering": perfect,
-         "stages": stages}, indent=2))
+    _common.write_results("reference_case", {
+        "command": command, "sorters": rows, "clustering_only": clustering_only, "merged_units": merged,
+        "perfect_clustering": perfect, "stages": stages}, text)
     return 0
 
 

@@ -1,6 +1,6 @@
 """The reference case alone and beside competing CPU-bound processes (issue 18, item 5).
 
-Each sort runs in its own fresh Python process with default parameters (peers.py's runner),
+Each sort runs in its own fresh Python process with default parameters (_common's runner),
 first alone, then while ``--busy`` processes (``while True: pass``, normal priority) keep
 every core busy. deepspikesort runs with the package's OpenMP wait policy (PASSIVE, set when
 it is imported) and, to show what it replaced, with ``OMP_WAIT_POLICY=ACTIVE`` (libgomp's
@@ -23,11 +23,10 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from peers import make_case, run_in_fresh_process  # noqa: E402
+import _common
+from _common import run_in_fresh_process, sorter_params
 
-RESULTS = Path(__file__).parent / "results"
-WORK = Path(__file__).parent / "work" / "shared_cores"
+WORK = _common.WORK / "shared_cores"
 
 
 @contextmanager
@@ -42,25 +41,13 @@ def busy_cores(count: int):
             loop.wait()
 
 
-@contextmanager
-def wait_policy(policy: str | None):
-    """OMP_WAIT_POLICY for the child processes started in the block (None: the package's own)."""
-    before = os.environ.get("OMP_WAIT_POLICY")
-    if policy is not None:
-        os.environ["OMP_WAIT_POLICY"] = policy
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("OMP_WAIT_POLICY", None)
-        else:
-            os.environ["OMP_WAIT_POLICY"] = before
-
-
 def run(name: str, recording_file: Path, label: str, busy: int, policy: str | None) -> dict:
     folder = WORK / label
-    with wait_policy(policy), busy_cores(busy):
-        seconds, peak_mib = run_in_fresh_process(name, recording_file, folder)
+    # OMP_WAIT_POLICY for the sort's process only (None: the package's own, set when it is imported).
+    env = None if policy is None else {"OMP_WAIT_POLICY": policy}
+    with busy_cores(busy):
+        seconds = run_in_fresh_process(sorter=name, recording_file=recording_file, folder=folder,
+                                       params=sorter_params(name), env=env)["run_sorter_s"]
     stages_path = folder / "sorter_output" / "stages.json"
     stages = json.loads(stages_path.read_text()) if name == "deepspikesort" else {}
     print(f"[shared_cores] {label}: {seconds:.1f} s {stages}", flush=True)
@@ -87,7 +74,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     shutil.rmtree(WORK, ignore_errors=True)  # this script's own scratch folder
     WORK.mkdir(parents=True)
-    recording, _ = make_case("reference32", WORK)
+    recording, _ = _common.ground_truth_recording(folder=WORK / "ground_truth")  # the reference case
     recording_file = WORK / "recording.json"
     recording.dump(recording_file)
     variants = [(name, None) for name in args.sorters]
@@ -98,11 +85,9 @@ def main(argv=None) -> int:
         key = name if policy is None else f"{name} OMP_WAIT_POLICY={policy}"
         for busy, when in ((0, "alone"), (args.busy, "busy")):
             rows[f"{key}_{when}"] = run(name, recording_file, f"{key}_{when}".replace(" ", "_"), busy, policy)
-    command = "python benchmarks/shared_cores.py " + " ".join(sys.argv[1:])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "shared_cores.json").write_text(json.dumps(rows, indent=2))
-    table = to_markdown(rows, command.strip(), args.busy)
-    (RESULTS / "shared_cores.md").write_text(table)
+    command = _common.command_line("shared_cores.py", argv)
+    table = to_markdown(rows, command, args.busy)
+    _common.write_results("shared_cores", rows, table)
     print(table)
     return 0
 

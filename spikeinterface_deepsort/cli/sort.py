@@ -131,7 +131,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
         f"  mean accuracy  {score['mean_accuracy']:.3f}\n"
         f"  mean recall    {score['mean_recall']:.3f}\n"
         f"  mean precision {score['mean_precision']:.3f}\n"
-        f"  well detected  {score['well_detected']}/{score['num_gt_units']} (accuracy > 0.8)\n"
+        f"  well detected  {score['well_detected']}/{score['num_gt_units']} (accuracy >= 0.8)\n"
         f"Figures and score.json in {output}; the sorter folder is {output / 'sorting'}"
     )
     return 0

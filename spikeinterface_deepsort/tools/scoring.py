@@ -28,7 +28,7 @@ def summarise_comparison(comparison) -> dict:
         "mean_accuracy": float(perf["accuracy"].mean()),
         "mean_recall": float(perf["recall"].mean()),
         "mean_precision": float(perf["precision"].mean()),
-        "well_detected": int((perf["accuracy"] > WELL_DETECTED).sum()),
+        "well_detected": int(comparison.count_well_detected_units(WELL_DETECTED)),
         "false_positive_units": int(comparison.count_false_positive_units()),
         "redundant_units": int(comparison.count_redundant_units()),
         "overmerged_units": int(comparison.count_overmerged_units()),

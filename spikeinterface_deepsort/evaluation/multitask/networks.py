@@ -16,7 +16,7 @@ from ...errors import ParameterError
 from ...learning.models import SnippetEncoder
 
 TRUNKS = ("ffn", "cnn", "lstm")
-MODEL_NAMES = ("ffn", "cnn", "lstm", "mtl-ffn", "mtl-cnn", "mtl-lstm")
+MODEL_NAMES = TRUNKS + tuple(f"mtl-{trunk}" for trunk in TRUNKS)
 MULTITASK_PREFIX = "mtl-"
 
 
