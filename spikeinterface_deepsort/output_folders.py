@@ -28,7 +28,8 @@ MARKER = "deepspikesort_folder.json"
 LAYOUTS = {
     "sorter": {"spikeinterface_params.json", "spikeinterface_log.json", "spikeinterface_recording.json",
                "recording_attributes.json",
-               "spikeinterface_recording.pickle", "sorter_output", "report", "in_container_sorting"},
+               "spikeinterface_recording.pickle", "sorter_output", "report", "in_container_sorting",
+               "si_folder.json", "spikeinterface_info.json"},
     "demo": {"ground_truth", "sorting", "score.json", "accuracy_vs_snr.png", "agreement_matrix.png"},
     "classification-session": {"session.json", "snippets", "training_log.csv", "training_curves.png",
                                "confusion_matrix.csv", "confusion_matrix.png", "metrics.json", "comparison.csv",

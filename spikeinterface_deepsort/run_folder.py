@@ -183,6 +183,22 @@ class RunFolder:
         os.replace(tmp, self.sorting_path)
         return load(self.sorting_path)
 
+    def make_loadable_by_spikeinterface(self) -> None:
+        """Let ``si.load(OUT)`` read the final Sorting in a process that never imported this package.
+
+        SpikeInterface reads a run_sorter folder by looking the sorter's class up by name, which
+        only a process that imported the package can. Its loader looks for
+        ``spikeinterface_info.json`` first: naming the folder a Sorting there, beside the
+        Sorting's own description (``si_folder.json``, paths relative to the folder, so it may be
+        moved), makes it load as the saved Sorting. ``read_sorter_folder`` still needs the import.
+        """
+        from spikeinterface import __version__ as si_version
+        from spikeinterface.core import load
+
+        top = self.output_folder
+        load(self.sorting_path).dump_to_json(top / "si_folder.json", relative_to=top)
+        (top / "spikeinterface_info.json").write_text(json.dumps({"version": si_version, "object": "Sorting"}))
+
     def save_empty_sorting(self, recording, reason: str):
         """An empty Sorting, with a warning that says why."""
         from spikeinterface.core import NumpySorting
