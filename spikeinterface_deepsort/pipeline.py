@@ -56,7 +56,9 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
     run.save_seed(seed)
     settings = resolve_settings(params, seed, progress=verbose)
     seed_everything(seed)
-    with run.logging_to_file(verbose):
+    # PyTorch's thread count is set for the whole sort: DeepCluster and motion estimation use it, and
+    # their float results depend on it (docs/defaults.md).
+    with run.logging_to_file(verbose), torch_threads(settings.torch_threads):
         logger.info("sorting %s on %s with %d channels, %.1f s, seed %d", recording.__class__.__name__,
                     settings.device, recording.get_num_channels(), recording.get_total_duration(), seed)
         return _sort(recording, run, params, settings)
@@ -82,9 +84,9 @@ def _sort(recording, run: RunFolder, p: dict, s: RunSettings):
     with run.stage("snippets"):
         store = _snippets(rec, peaks, run, p, s)
     broadcast_object(True)  # snippets are on disk: torchrun workers join DeepCluster
-    with run.stage("deepcluster"), torch_threads(s.torch_threads):
+    with run.stage("deepcluster"):
         trained = _deepcluster(store, rec.get_num_channels(), run, p, s)
-    with run.stage("units"), torch_threads(s.torch_threads):
+    with run.stage("units"):
         peak_labels = run.cached_array("peak_labels", lambda: label_all_peaks(
             trained, store, **group(p, "units"), batch_size=p["batch_size"], device=s.device,
             noise_seed=embedding_noise_seed(p["stochastic_embedding"], s.seed)))

@@ -27,11 +27,14 @@ def wants_common_reference(recording, setting: str) -> bool:
     return setting == "on"
 
 
+MOTION_MIN_SPAN_UM = 400.0
+
+
 def wants_motion_correction(recording, setting: str) -> bool:
-    """'auto': only probes with many contacts spread along depth, where drift is visible and correctable."""
+    """'auto': probes whose contacts span at least MOTION_MIN_SPAN_UM along depth, where drift of
+    a few tens of µm is visible (units move across contacts) and DREDge has room to estimate it."""
     if setting == "auto":
-        depth_span = float(np.ptp(recording.get_channel_locations()[:, 1]))
-        return recording.get_num_channels() >= 64 and depth_span >= 400.0
+        return float(np.ptp(recording.get_channel_locations()[:, 1])) >= MOTION_MIN_SPAN_UM
     return setting == "on"
 
 
