@@ -46,3 +46,27 @@ def sorter_folder(tmp_path_factory) -> Path:
                   merge_max_template_diff=0.0, make_report=True, seed=1,
                   job_kwargs=dict(n_jobs=1, progress_bar=False))
     return folder
+
+
+@pytest.fixture(scope="session")
+def report_folder(sorter_folder) -> Path:
+    """The report written by the session's sort itself (sorter parameter make_report=True)."""
+    return sorter_folder / "report"
+
+
+@pytest.fixture(scope="session")
+def export_case():
+    """A 3 s, 16-channel generated recording with its 5 ground-truth units under string ids (as many
+    sorters give: ALF must map them to 0..n-1), for the exports' tests."""
+    recording, sorting = sic.generate_ground_truth_recording(durations=[3.0], sampling_frequency=30000.0,
+                                                             num_channels=16, num_units=5, seed=5)
+    return recording, sorting.rename_units([f"u{u}" for u in sorting.unit_ids])
+
+
+@pytest.fixture(scope="session")
+def export_analyzer(export_case):
+    """The exports' analyzer of ``export_case`` (build_analyzer's defaults). Do not change it in a test."""
+    from spikeinterface_deepsort.tools.analyzer import build_analyzer
+
+    recording, sorting = export_case
+    return build_analyzer(sorting, recording)

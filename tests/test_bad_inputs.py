@@ -21,7 +21,7 @@ import spikeinterface.core as sic
 import spikeinterface.sorters as ss
 
 from spikeinterface_deepsort.cli.main import main
-from spikeinterface_deepsort.errors import DeepSortError, OutputFolderError, ParameterError, RecordingError
+from spikeinterface_deepsort.errors import OutputFolderError, ParameterError, RecordingError
 from spikeinterface_deepsort.validation import PROBE_ADVICE, check_recording
 
 from helpers import tree_snapshot
@@ -175,27 +175,6 @@ def test_parameter_typo_gets_did_you_mean(workspace, capsys):
     assert tree_snapshot(folder) == before
 
 
-@pytest.mark.parametrize("probe_kind", ["json_without_shanks", "prb"])
-def test_probes_people_have_are_read(workspace, probe_kind):
-    from spikeinterface_deepsort.io import load_recording
-
-    folder, _ = workspace
-    probe = pi.generate_tetrode()
-    if probe_kind == "prb":
-        probe.set_device_channel_indices(np.arange(4))
-        group = pi.ProbeGroup()
-        group.add_probe(probe)
-        pi.write_prb(folder / "probe.prb", group)
-        path = folder / "probe.prb"
-    else:  # no wiring and no shank ids: the contacts are the file's channels in order
-        probe._shank_ids = None
-        pi.write_probeinterface(folder / "bare.json", probe)
-        path = folder / "bare.json"
-    recording = load_recording(folder / "rec.bin", FS, 4, "int16", path)
-    assert recording.has_probe()
-    assert np.allclose(recording.get_channel_locations(), pi.generate_tetrode().contact_positions)
-
-
 # --- the command line: resume ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -301,12 +280,6 @@ def test_in_memory_recording_is_told_to_save_first(workspace):
     with pytest.raises(RecordingError, match=r"recording.save\(folder="):
         ss.run_sorter("deepspikesort", recording, folder=folder / "out")
     assert tree_snapshot(folder) == before
-
-
-def test_every_refusal_is_one_of_ours():
-    """Code written for SpikeInterface's conventions catches ValueError: ours are ValueErrors too."""
-    for error in (OutputFolderError, ParameterError, RecordingError):
-        assert issubclass(error, DeepSortError) and issubclass(error, ValueError)
 
 
 def test_resume_keeps_the_runs_own_parameters(finished_run):

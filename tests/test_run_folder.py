@@ -61,3 +61,9 @@ def test_locate_accepts_either_folder_and_names_what_to_pass(tmp_path):
     assert not run.is_finished()  # no SpikeInterface log says so
     with pytest.raises(OutputFolderError, match="holds no saved recording"):
         run.load_recording()
+
+
+def test_an_unsaved_recording_is_explained_with_the_option_to_pass(tmp_path):
+    (tmp_path / "spikeinterface_recording.json").write_text('{"warning": "not serializable"}')
+    with pytest.raises(OutputFolderError, match="not serialisable.*--recording"):
+        RunFolder(tmp_path / "sorter_output").load_recording()

@@ -1,11 +1,13 @@
 """The run's seed, device and job_kwargs, resolved once."""
 
 import pytest
+import spikeinterface.core as sic
 import torch
 
 from spikeinterface_deepsort.errors import ParameterError
 from spikeinterface_deepsort.params import SORTER_PARAMS
-from spikeinterface_deepsort.settings import resolve_device, resolve_job_kwargs, resolve_seed, resolve_settings
+from spikeinterface_deepsort.settings import (MEMORY_CACHE_LIMIT_BYTES, cache_mode, float32_bytes, resolve_device,
+                                             resolve_job_kwargs, resolve_seed, resolve_settings)
 
 
 def test_seed_given_saved_or_drawn():
@@ -54,3 +56,13 @@ def test_without_n_jobs_the_run_uses_every_core_unless_spikeinterface_was_told_o
         sic.reset_global_job_kwargs()
         import spikeinterface.core.globals as si_globals
         si_globals.global_job_kwargs_set = False  # reset_global_job_kwargs leaves the flag set in 0.105
+
+
+def test_auto_cache_is_memory_for_short_recordings_and_folder_beyond_the_limit():
+    recording = sic.generate_recording(num_channels=16, durations=[6.0], sampling_frequency=30000.0)
+    assert float32_bytes(recording) == 16 * 6 * 30000 * 4 <= MEMORY_CACHE_LIMIT_BYTES
+    assert cache_mode(recording, "auto") == "memory"
+    long_recording = sic.generate_recording(num_channels=384, durations=[400.0], sampling_frequency=30000.0)
+    assert float32_bytes(long_recording) > MEMORY_CACHE_LIMIT_BYTES
+    assert cache_mode(long_recording, "auto") == "folder"
+    assert cache_mode(recording, "off") == "off" and cache_mode(long_recording, "memory") == "memory"

@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from spikeinterface_deepsort.cli.main import main
-from spikeinterface_deepsort.tools.datasets import make_serializable
 
 
 def test_params_prints_the_table(capsys):
@@ -60,12 +59,3 @@ def test_demo_prints_the_score_and_saves_figures(tmp_path, capsys):
     score = json.loads((tmp_path / "demo" / "score.json").read_text())
     assert score["mean_accuracy"] > 0.5
     assert (tmp_path / "demo" / "accuracy_vs_snr.png").exists() and (tmp_path / "demo" / "agreement_matrix.png").exists()
-
-
-def test_generated_recordings_are_made_serialisable(tmp_path):
-    import spikeinterface.core as sic
-
-    recording, gt = sic.generate_ground_truth_recording(durations=[2.0], num_channels=4, seed=0)
-    lazy, saved = make_serializable(recording, gt, tmp_path / "gt")
-    assert lazy.check_serializability("json")
-    assert (lazy.get_traces(end_frame=500) == recording.get_traces(end_frame=500)).all()

@@ -9,7 +9,7 @@ from spikeinterface_deepsort.params import SORTER_PARAMS
 import spikeinterface.preprocessing as spre
 
 from spikeinterface_deepsort.stages.preprocessing import (CACHE_CHUNK_BYTES, MedianReferenceRecording, _cache_job_kwargs,
-                                                   cache_mode, median_by_sort, preprocess, preprocess_and_cache)
+                                                   median_by_sort, preprocess, preprocess_and_cache)
 
 JOBS = dict(n_jobs=1, chunk_duration="1s", progress_bar=False)
 
@@ -38,13 +38,6 @@ def test_cached_preprocessing_has_the_traces_of_the_lazy_chain(recording, tmp_pa
     assert (cache_folder is not None) == (mode == "folder")
     if mode == "folder":
         assert (cache_folder / "binary.json").exists()
-
-
-def test_auto_cache_is_memory_for_short_recordings_and_folder_beyond_the_limit(recording):
-    assert cache_mode(recording, "auto") == "memory"
-    long_recording = sic.generate_recording(num_channels=384, durations=[400.0], sampling_frequency=30000.0)
-    assert cache_mode(long_recording, "auto") == "folder"
-    assert cache_mode(recording, "off") == "off"
 
 
 def test_cache_chunks_are_longer_on_few_channels_and_the_users_setting_wins():

@@ -113,9 +113,3 @@ def test_bad_options_are_refused(tmp_path, short_demo, options, fragment):
     recording, reference = short_demo
     with pytest.raises(ParameterError, match=fragment):
         classify_units(recording, reference, tmp_path, **dict(SMALL, **options))
-
-
-def test_cli_reports_a_bad_input_as_one_line_with_status_2(tmp_path, capsys):
-    code = main(["classify", "--demo", "--units", "9", "--output", str(tmp_path), "--device", "cpu"])
-    assert code == 2
-    assert "Ask for fewer units" in capsys.readouterr().err
