@@ -100,7 +100,8 @@ def _sort(recording, run: RunFolder, p: dict, s: RunSettings):
     with run.stage("curation"):
         unit_labels = run.cached_array("unit_labels", lambda: merge_over_split_units(
             estimate_templates(rec, peaks, peak_labels, noise_levels, **template_options, job_kwargs=s.reader_job_kwargs),
-            peaks, peak_labels, p["merge_max_template_diff"], total_samples=_total_samples(rec)))
+            peaks, peak_labels, p["merge_max_template_diff"], total_samples=_total_samples(rec),
+            dead_time_ms=p["exclude_sweep_ms"]))
         logger.info("%d units after merging over-split ones", len(np.unique(unit_labels[unit_labels >= 0])))
     with run.stage("templates"):
         templates = run.cached_templates(lambda: estimate_templates(

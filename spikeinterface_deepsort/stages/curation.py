@@ -58,33 +58,43 @@ def template_difference(a: np.ndarray, b: np.ndarray, max_lag: int) -> float:
     return best
 
 
-def cross_coincidences(train_a: np.ndarray, train_b: np.ndarray, window: int) -> int:
-    """Number of spikes of ``train_a`` with a spike of ``train_b`` within ``window`` samples (sorted trains)."""
+def cross_coincidences(train_a: np.ndarray, train_b: np.ndarray, window: int, dead: int = 0) -> int:
+    """Number of spikes of ``train_a`` with a spike of ``train_b`` at most ``window`` samples away
+    and, with ``dead``, more than ``dead`` samples away (sorted trains)."""
     if len(train_a) == 0 or len(train_b) == 0:
         return 0
-    right = np.searchsorted(train_b, train_a + window, side="right")
-    left = np.searchsorted(train_b, train_a - window, side="left")
-    return int((right > left).sum())
+    within = np.searchsorted(train_b, train_a + window, side="right") - np.searchsorted(train_b, train_a - window)
+    if dead <= 0:
+        return int((within > 0).sum())
+    near = np.searchsorted(train_b, train_a + dead, side="right") - np.searchsorted(train_b, train_a - dead)
+    return int((within > near).sum())
 
 
-def respects_refractory_period(train_a, train_b, window: int, total_samples: int) -> bool:
-    """True when the two trains coincide far less than independent trains would (one neuron)."""
-    expected = 2 * window * len(train_a) * len(train_b) / max(total_samples, 1)
-    return cross_coincidences(train_a, train_b, window) <= MAX_CROSS_CONTAMINATION * expected
+def respects_refractory_period(train_a, train_b, window: int, total_samples: int, dead: int = 0) -> bool:
+    """True when the two trains coincide far less than independent trains would (one neuron).
+
+    Only lags beyond ``dead`` count, in what is seen and in what is expected: the detector keeps
+    one peak per neighbourhood and dead time, so two nearby units never show a coincidence
+    closer than that, whether they are one neuron or two.
+    """
+    expected = 2 * (window - dead) * len(train_a) * len(train_b) / max(total_samples, 1)
+    return cross_coincidences(train_a, train_b, window, dead) <= MAX_CROSS_CONTAMINATION * expected
 
 
 def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max_template_diff: float,
-                           total_samples: int) -> np.ndarray:
+                           total_samples: int, dead_time_ms: float = 0.0) -> np.ndarray:
     """Labels (0..n-1, -1 for outliers) where the fragments of one unit carry one label.
 
     ``templates`` are the mean templates of ``labels``' units (unit id = label) and
-    ``total_samples`` the recording's length in samples over all segments.
+    ``total_samples`` the recording's length in samples over all segments, ``dead_time_ms`` the
+    detector's dead time (its ``exclude_sweep_ms``).
     """
     if max_template_diff <= 0 or len(templates.unit_ids) < 2:
         return labels
     fs = templates.sampling_frequency
     max_lag = int(round(MAX_LAG_MS * fs / 1000.0))
     window = int(round(REFRACTORY_MS * fs / 1000.0))
+    dead = min(int(round(dead_time_ms * fs / 1000.0)), window - 1)
     unit_ids = [int(u) for u in templates.unit_ids]
     dense = templates.get_dense_templates().astype(np.float64)
     positions = templates.probe.contact_positions if templates.probe is not None else None
@@ -120,7 +130,7 @@ def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max
         if not candidates:
             break
         _, (u, v) = min(candidates)
-        if not respects_refractory_period(state[u]["train"], state[v]["train"], window, total_samples):
+        if not respects_refractory_period(state[u]["train"], state[v]["train"], window, total_samples, dead):
             refused.add((u, v))
             continue
         a, b = state[u], state.pop(v)

@@ -107,3 +107,17 @@ def test_a_unit_cut_in_time_by_drift_is_merged_despite_a_changed_waveform():
     half = rng.random(len(train)) < 0.5
     peaks, labels = _peaks([train[half], train[~half]])
     assert len(np.unique(merge_over_split_units(_templates([before, after]), peaks, labels, 0.3, int(N_SAMPLES)))) == 2
+
+
+def test_coincidences_inside_the_detectors_dead_time_are_left_out_of_the_refractory_test():
+    """Two units 1000 and 470 spikes strong, as on a tetrode, where the detector's 1 ms dead time
+    (30 samples) removed every closer coincidence: 4 coincidences at 1.33 ms are half of what two
+    independent units give beyond the dead time (7.8), so they are two neurons. Counted against
+    the whole 1.5 ms window (23.5 expected) they looked refractory."""
+    a = np.arange(1000) * 1800 + 100
+    b = np.concatenate([a[:4] + 40, a[4:470] + 900])
+    dead, window = 30, 45
+    assert cross_coincidences(a, b, window, dead) == cross_coincidences(a, b, window) == 4
+    assert respects_refractory_period(a, b, window, int(N_SAMPLES))  # the whole-window test: one neuron
+    assert not respects_refractory_period(a, b, window, int(N_SAMPLES), dead)
+    assert respects_refractory_period(a, a[:470] + 900, window, int(N_SAMPLES), dead)  # no coincidence: one neuron
