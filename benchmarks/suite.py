@@ -22,7 +22,7 @@ Resumable: each (draw, sorter, seed) result is kept in benchmarks/work/suite/<dr
 not run again unless ``--rerun`` (or the draw changed).
 
     python benchmarks/suite.py [--split dev|test] [--quick] [--draws NAME ...] [--sorter-seeds N]
-                               [--with-slow] [--rerun]
+                               [--with-slow] [--rerun] [--sorters NAME ...]
 
 ``--quick``: the draws in draws.QUICK (dev split), under 20 minutes on 2 cores.
 Writes benchmarks/results/suite_<split>.json and .md (the draws of this command; the command is in them).
@@ -235,6 +235,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sorter-seeds", type=int, default=1, help="deepspikesort runs with seeds 0..N-1")
     parser.add_argument("--with-slow", action="store_true", help="also mountainsort5 and kilosort4, where installed")
     parser.add_argument("--rerun", action="store_true", help="run again what already has a result")
+    parser.add_argument("--sorters", nargs="+", help="run only these sorters now (the tables keep the others' "
+                                                       "earlier results)")
     args = parser.parse_args(argv)
     if args.quick and args.split != "dev":
         parser.error("--quick is a subset of the dev split")
@@ -250,6 +252,11 @@ def main(argv=None) -> int:
         runs = {}
         for sorter in sorters:
             for seed in (range(args.sorter_seeds) if sorter == OURS else [None]):
+                if args.sorters and sorter not in args.sorters:
+                    previous = WORK / draw.name / (run_key(sorter, seed) + ".result.json")
+                    if previous.exists():
+                        runs[run_key(sorter, seed)] = json.loads(previous.read_text())
+                    continue
                 runs[run_key(sorter, seed)] = run_pair(draw=draw, recording_file=recording_file, gt=gt, sorter=sorter,
                                                        seed=seed, rerun=args.rerun)
         rows = sorter_rows(runs)
