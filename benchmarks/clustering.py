@@ -10,9 +10,11 @@ no motion correction, also on drift draws), save the result once, detect peaks o
   iterative-isosplit   lupin's and tridesclous2's (both call it, with their own settings of its
                        window and radii; here with the method's defaults, as the others)
   pca+position+hdbscan snippets (1 ms before, 1.5 ms after) on the 8 channels nearest the peak's,
-                       PCA (30 components), standardised, beside the peak's position (centre of
-                       mass, in units of 20 um), HDBSCAN (min_cluster_size 30): features.py's
-                       baseline, written here with SpikeInterface and hdbscan only
+                       PCA (10 components) scaled by their overall std, beside the peak's position
+                       (centre of mass, in units of 20 um), HDBSCAN (min_cluster_size 30,
+                       min_samples 10, leaf selection): the sorter's unit finder on PCA instead of
+                       the learned embedding (features.py's "pca + position"), written here with
+                       SpikeInterface, scikit-learn and hdbscan only
   ceiling              perfect clustering: each true spike's closest peak (within 0.4 ms)
                        labelled with its unit, every other peak dropped
 
@@ -20,9 +22,9 @@ The SpikeInterface methods get the peaks' noise levels and seed 0; every method 
 peaks (the sorters subsample before clustering). Each labelling is scored the same way before
 any template matching: the labelled peaks as a NumpySorting against the ground truth
 (GroundTruthComparison, exhaustive, 0.4 ms). Results per (draw, method) are kept in
-benchmarks/work/clustering/<draw>/ and not recomputed unless ``--rerun``.
+benchmarks/work/clustering/<draw>/ and not recomputed unless named by ``--rerun``.
 
-    python benchmarks/clustering.py [--split dev|test] [--draws NAME ...] [--methods NAME ...] [--rerun]
+    python benchmarks/clustering.py [--split dev|test] [--draws NAME ...] [--methods NAME ...] [--rerun [METHOD ...]]
 
 Writes benchmarks/results/clustering_<split>.json and .md.
 """
@@ -100,12 +102,15 @@ def pca_position_hdbscan(recording, peaks: np.ndarray) -> np.ndarray:
     from sklearn.decomposition import PCA
     from spikeinterface.sortingcomponents.peak_localization import localize_peaks
 
-    features = PCA(n_components=30, random_state=SEED).fit_transform(snippets_nearest_channels(recording, peaks))
-    features = (features - features.mean(axis=0)) / (features.std(axis=0) + 1e-9)
+    features = PCA(n_components=10, random_state=SEED).fit_transform(snippets_nearest_channels(recording, peaks))
+    # One scale for all components, so the leading ones keep their weight over the noise-like ones.
+    features = (features - features.mean(axis=0)) / (features.std() or 1.0)
     locations = localize_peaks(recording, peaks, method="center_of_mass", job_kwargs=JOB_KWARGS)
-    position = np.column_stack([locations["x"], locations["y"]]) / 20.0
-    labels = hdbscan.HDBSCAN(min_cluster_size=30, core_dist_n_jobs=N_JOBS).fit_predict(np.hstack([features, position]))
-    return labels.astype(np.int64)
+    position = np.column_stack([locations["x"], locations["y"]])
+    position = (position - np.median(position, axis=0)) / 20.0
+    clusterer = hdbscan.HDBSCAN(min_cluster_size=30, min_samples=10, cluster_selection_method="leaf",
+                                core_dist_n_jobs=N_JOBS)
+    return clusterer.fit_predict(np.hstack([features, position])).astype(np.int64)
 
 
 def cluster(method: str, *, recording, peaks: np.ndarray, noise_levels: np.ndarray, gt) -> np.ndarray:
@@ -135,7 +140,7 @@ def peaks_of(draw, recording, folder: Path):
     return preprocessed, peaks, noise_levels
 
 
-def run_draw(draw, methods: list[str], rerun: bool) -> dict:
+def run_draw(draw, methods: list[str], rerun: list[str]) -> dict:
     recording, gt, _ = draw_family.materialize(draw)
     folder = WORK / draw.name
     spec = json.loads(json.dumps(asdict(draw)))
@@ -147,7 +152,7 @@ def run_draw(draw, methods: list[str], rerun: bool) -> dict:
     rows = {}
     for method in methods:
         result_file = folder / f"{method}.json"
-        if result_file.exists() and not rerun:
+        if result_file.exists() and method not in rerun:
             rows[method] = json.loads(result_file.read_text())
             continue
         print(f"[clustering] {draw.name}: {method} on {len(peaks)} peaks ...", flush=True)
@@ -212,14 +217,16 @@ def main(argv=None) -> int:
     parser.add_argument("--split", choices=list(draw_family.SPLITS), default="dev")
     parser.add_argument("--draws", nargs="+", help="only these draws of the split")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
-    parser.add_argument("--rerun", action="store_true", help="recompute what already has a result")
+    parser.add_argument("--rerun", nargs="*", choices=METHODS, metavar="METHOD",
+                        help="recompute what already has a result: these methods, or all chosen ones without a name")
     args = parser.parse_args(argv)
+    rerun = [] if args.rerun is None else (args.rerun or args.methods)
     draw_family.check_splits()
     _common.register_package()  # registers "deepcluster" with SpikeInterface
     command = _common.command_line("clustering.py", argv)
     results = {}
     for draw in draw_family.select(args.split, args.draws):
-        results[draw.name] = run_draw(draw, args.methods, args.rerun)
+        results[draw.name] = run_draw(draw, args.methods, rerun)
         # Written after every draw, so a long run that is stopped keeps what it finished.
         summary = summarise(results, args.methods)
         markdown = to_markdown(results, summary, args.methods, command)
