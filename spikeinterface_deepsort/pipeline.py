@@ -56,8 +56,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
     run.save_seed(seed)
     settings = resolve_settings(params, seed, progress=verbose)
     seed_everything(seed)
-    # PyTorch's thread count is set for the whole sort: DeepCluster and motion estimation use it, and
-    # their float results depend on it (docs/defaults.md).
+    # One PyTorch thread count for the whole sort: DeepCluster's and motion's sums depend on it.
     with run.logging_to_file(verbose), torch_threads(settings.torch_threads):
         logger.info("sorting %s on %s with %d channels, %.1f s, seed %d", recording.__class__.__name__,
                     settings.device, recording.get_num_channels(), recording.get_total_duration(), seed)
@@ -100,7 +99,7 @@ def _sort(recording, run: RunFolder, p: dict, s: RunSettings):
     with run.stage("curation"):
         unit_labels = run.cached_array("unit_labels", lambda: merge_over_split_units(
             estimate_templates(rec, peaks, peak_labels, noise_levels, **template_options, job_kwargs=s.reader_job_kwargs),
-            peaks, peak_labels, p["merge_max_template_diff"], total_samples=_total_samples(rec),
+            peaks, peak_labels, p["merge_max_template_diff"], total_samples=rec.get_total_samples(),
             dead_time_ms=p["exclude_sweep_ms"]))
         logger.info("%d units after merging over-split ones", len(np.unique(unit_labels[unit_labels >= 0])))
     with run.stage("templates"):
@@ -134,10 +133,6 @@ def _deepcluster(store: SnippetStore, num_channels: int, run: RunFolder, p: dict
     return run_deepcluster(store, **SORTER_PARAMS.group(p, "deepcluster"), folder=run.deepcluster_path,
                            num_channels=num_channels, device=s.device, seed=s.seed, progress=s.progress,
                            resume=s.resume)
-
-
-def _total_samples(recording) -> int:
-    return sum(recording.get_num_samples(segment) for segment in range(recording.get_num_segments()))
 
 
 def _join_deepcluster(run: RunFolder, params: dict) -> None:
