@@ -83,11 +83,11 @@ class DeepSpikeSortSorter(ComponentsBasedSorter):
         recording = cls.load_recording_from_folder(Path(sorter_output_folder).parent, with_warnings=False)
         # initialize_folder checked this recording before the folder existed (resume_sorting: at the first run).
         run_deepspikesort(recording, sorter_output_folder, params, verbose=verbose, check_input=False)
-        RunFolder(sorter_output_folder).make_loadable_by_spikeinterface()
+        run = RunFolder(sorter_output_folder)
+        run.make_loadable_by_spikeinterface()
         if params["make_report"]:
             from .tools.report import make_report
 
-            run = RunFolder(sorter_output_folder)
             with run.logging_to_file(verbose), run.stage("report"):
                 make_report(run.output_folder, recording=recording, verbose=verbose)
 
