@@ -14,6 +14,7 @@ no motion correction, also on drift draws), save the result once, detect peaks o
                        ISO-SPLIT on the embedding and position; each round's clusters are scored too
                        ("rounds": round 0 is the clusters before any training)
   deepcluster-isosplit-4rounds  the same, 4 rounds whatever the NMI between rounds (nmi_stop=1)
+  deepcluster-isosplit-nodropout  deepcluster-isosplit with the embedding taken without dropout
   pca+position+hdbscan snippets (1 ms before, 1.5 ms after) on the 8 channels nearest the peak's,
                        PCA (30 components), standardised, beside the peak's position (centre of
                        mass, in units of 20 um), HDBSCAN (min_cluster_size 30): features.py's
@@ -50,10 +51,13 @@ import draws as draw_family
 from _common import MATCH_DELTA_MS, N_JOBS, ground_truth_summary, label_peaks_with_truth, markdown_table, peaks_sorting
 
 WORK = _common.WORK / "clustering"
-METHODS = ["deepcluster", "deepcluster-isosplit", "deepcluster-isosplit-4rounds", "iterative-hdbscan", "iterative-isosplit", "pca+position+hdbscan",
+METHODS = ["deepcluster", "deepcluster-isosplit", "deepcluster-isosplit-4rounds",
+           "deepcluster-isosplit-nodropout", "iterative-hdbscan", "iterative-isosplit", "pca+position+hdbscan",
            "ceiling"]
 VARIANTS = {"deepcluster-isosplit": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2)),
-            "deepcluster-isosplit-4rounds": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=4, nmi_stop=1.0))}
+            "deepcluster-isosplit-4rounds": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=4, nmi_stop=1.0)),
+            "deepcluster-isosplit-nodropout": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2,
+                                                                   stochastic_embedding=False))}
 JOB_KWARGS = dict(n_jobs=N_JOBS, progress_bar=False)
 SEED = 0
 
