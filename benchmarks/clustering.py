@@ -9,6 +9,12 @@ no motion correction, also on drift draws), save the result once, detect peaks o
   iterative-hdbscan    spykingcircus2's clustering method in SpikeInterface 0.105.3
   iterative-isosplit   lupin's and tridesclous2's (both call it, with their own settings of its
                        window and radii; here with the method's defaults, as the others)
+  deepcluster-isosplit this package's method with pseudo_labels="isosplit" and max_rounds=2: iterative-isosplit's
+                       clusters, then rounds of train the CNN on them -> embed -> merge them with
+                       ISO-SPLIT on the embedding and position; each round's clusters are scored too
+                       ("rounds": round 0 is the clusters before any training)
+  deepcluster-isosplit-4rounds  the same, 4 rounds whatever the NMI between rounds (nmi_stop=1)
+  deepcluster-isosplit-nodropout  deepcluster-isosplit with the embedding taken without dropout
   pca+position+hdbscan snippets (1 ms before, 1.5 ms after) on the 8 channels nearest the peak's,
                        PCA (10 components) scaled by their overall std, beside the peak's position
                        (centre of mass, in units of 20 um), HDBSCAN (min_cluster_size 30,
@@ -47,7 +53,13 @@ import draws as draw_family
 from _common import MATCH_DELTA_MS, N_JOBS, ground_truth_summary, label_peaks_with_truth, markdown_table, peaks_sorting
 
 WORK = _common.WORK / "clustering"
-METHODS = ["deepcluster", "iterative-hdbscan", "iterative-isosplit", "pca+position+hdbscan", "ceiling"]
+METHODS = ["deepcluster", "deepcluster-isosplit", "deepcluster-isosplit-4rounds",
+           "deepcluster-isosplit-nodropout", "iterative-hdbscan", "iterative-isosplit", "pca+position+hdbscan",
+           "ceiling"]
+VARIANTS = {"deepcluster-isosplit": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2)),
+            "deepcluster-isosplit-4rounds": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=4, nmi_stop=1.0)),
+            "deepcluster-isosplit-nodropout": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2,
+                                                                   stochastic_embedding=False))}
 JOB_KWARGS = dict(n_jobs=N_JOBS, progress_bar=False)
 SEED = 0
 
@@ -113,14 +125,24 @@ def pca_position_hdbscan(recording, peaks: np.ndarray) -> np.ndarray:
     return clusterer.fit_predict(np.hstack([features, position])).astype(np.int64)
 
 
-def cluster(method: str, *, recording, peaks: np.ndarray, noise_levels: np.ndarray, gt) -> np.ndarray:
-    """The label of each peak (-1: dropped) given by ``method``."""
+def cluster(method: str, *, recording, peaks: np.ndarray, noise_levels: np.ndarray, gt,
+            start_labels: Path | None = None) -> np.ndarray | tuple:
+    """The label of each peak (-1: dropped) given by ``method``; for a VARIANTS entry, (labels, every
+    round's labels)."""
     from spikeinterface.sortingcomponents.clustering import find_clusters_from_peaks
 
     if method == "ceiling":
         return label_peaks_with_truth(peaks, gt, int(MATCH_DELTA_MS / 1000 * recording.get_sampling_frequency()))
     if method == "pca+position+hdbscan":
         return pca_position_hdbscan(recording, peaks)
+    if method in VARIANTS:
+        base, kwargs = VARIANTS[method]
+        kwargs = kwargs | dict(noise_levels=noise_levels)
+        if start_labels is not None and start_labels.exists():  # the same call's labels, computed once
+            kwargs["initial_labels"] = np.load(start_labels)
+        _, labels, extra = find_clusters_from_peaks(recording, peaks, method=base, method_kwargs=kwargs,
+                                                    extra_outputs=True, job_kwargs=JOB_KWARGS)
+        return np.asarray(labels, dtype=np.int64), extra["round_labels"]
     kwargs = {} if method == "deepcluster" else dict(noise_levels=noise_levels, seed=SEED)
     _, labels = find_clusters_from_peaks(recording, peaks, method=method, method_kwargs=kwargs, job_kwargs=JOB_KWARGS)
     return np.asarray(labels, dtype=np.int64)
@@ -158,9 +180,16 @@ def run_draw(draw, methods: list[str], rerun: list[str]) -> dict:
         print(f"[clustering] {draw.name}: {method} on {len(peaks)} peaks ...", flush=True)
         try:
             t0 = time.perf_counter()
-            labels = cluster(method, recording=preprocessed, peaks=peaks, noise_levels=noise_levels, gt=gt)
+            labels = cluster(method, recording=preprocessed, peaks=peaks, noise_levels=noise_levels, gt=gt,
+                             start_labels=folder / "iterative-isosplit_labels.npy")
             seconds = time.perf_counter() - t0
-            rows[method] = ground_truth_summary(gt=gt, sorting=peaks_sorting(peaks, labels, recording.get_sampling_frequency()))
+            labels, rounds = labels if isinstance(labels, tuple) else (labels, None)
+            np.save(folder / f"{method}_labels.npy", labels)  # a variant that starts from a method's labels reads them
+            fs = recording.get_sampling_frequency()
+            rows[method] = ground_truth_summary(gt=gt, sorting=peaks_sorting(peaks, labels, fs))
+            if rounds is not None:
+                rows[method]["rounds"] = [{k: v for k, v in ground_truth_summary(gt=gt, sorting=peaks_sorting(
+                    peaks, r, fs)).items() if k in ("accuracy", "well_detected")} for r in rounds]
             rows[method] |= {"seconds": round(seconds, 1), "labelled_peaks": int((labels >= 0).sum())}
         except Exception as error:  # a method that fails on a draw is reported, not fatal
             traceback.print_exc()

@@ -186,6 +186,7 @@ SORTER_PARAMS = ParamSchema(
         Param("batch_size", 128, (int,), "Training batch size (embedding uses at least 512; halved automatically after a CUDA out-of-memory error).", "deepcluster", minimum=1),
         Param("learning_rate", 1e-3, _NUMBER, "Adam learning rate.", "deepcluster", strictly_positive=True),
         Param("stochastic_embedding", True, (bool,), "Embed the peaks for clustering with the network's dropout active (one pass, seeded): the noise it adds keeps HDBSCAN from cutting a low-SNR unit into density fragments.", "deepcluster"),
+        Param("pseudo_labels", "kmeans", (str,), "What each DeepCluster round trains on. 'kmeans': k-means clusters of the embedding (cluster_factor per channel), after which HDBSCAN forms the units. 'isosplit': round 0's clusters are SpikeInterface's iterative-isosplit clustering of the raw snippets; each round trains the CNN on the current clusters, then merges them (or redraws their boundaries) with ISO-SPLIT's isocut tests on the learned embedding and the peak's position; the last round's clusters are the units (HDBSCAN and min_cluster_size are not used; clusters of fewer than 10 peaks are dropped).", "deepcluster", choices=("kmeans", "isosplit")),
         Param("augment", True, (bool,), "Augment training snippets with noise, time jitter and amplitude scaling.", "deepcluster"),
         # units
         Param("position_weight", 1.0, _NUMBER, "Weight of the peak's position on the probe (in units of 20 µm) beside the standardised learned embedding when units are formed.", "units", minimum=0.0),

@@ -32,7 +32,7 @@ from .stages.detection import detect, estimate_noise_levels
 from .stages.matching import estimate_templates, find_spikes, spikes_to_sorting
 from .stages.preprocessing import preprocess_and_cache
 from .stages.snippets import SnippetStore, extract_snippets
-from .stages.units import label_all_peaks
+from .stages.units import iterative_isosplit_labels, label_all_peaks, run_isosplit_rounds
 from .validation import check_recording
 
 logger = logging.getLogger("spikeinterface_deepsort")
@@ -84,7 +84,7 @@ def _sort(recording, run: RunFolder, p: dict, s: RunSettings):
         store = _snippets(rec, peaks, run, p, s)
     broadcast_object(True)  # snippets are on disk: torchrun workers join DeepCluster
     with run.stage("deepcluster"):
-        trained = _deepcluster(store, rec.get_num_channels(), run, p, s)
+        trained = _deepcluster(store, rec, peaks, noise_levels, run, p, s)
     with run.stage("units"):
         peak_labels = run.cached_array("peak_labels", lambda: label_all_peaks(
             trained, store, **group(p, "units"), batch_size=p["batch_size"], device=s.device,
@@ -129,10 +129,13 @@ def _snippets(rec, peaks, run: RunFolder, p: dict, s: RunSettings) -> SnippetSto
                             max_channels=p["max_snippet_channels"], job_kwargs=s.reader_job_kwargs)
 
 
-def _deepcluster(store: SnippetStore, num_channels: int, run: RunFolder, p: dict, s: RunSettings):
-    return run_deepcluster(store, **SORTER_PARAMS.group(p, "deepcluster"), folder=run.deepcluster_path,
-                           num_channels=num_channels, device=s.device, seed=s.seed, progress=s.progress,
-                           resume=s.resume)
+def _deepcluster(store: SnippetStore, rec, peaks, noise_levels, run: RunFolder, p: dict, s: RunSettings):
+    options = dict(folder=run.deepcluster_path, num_channels=rec.get_num_channels(), device=s.device, seed=s.seed,
+                   progress=s.progress)
+    if p["pseudo_labels"] == "isosplit":  # round 0: SpikeInterface's iterative-isosplit on the same peaks
+        start = iterative_isosplit_labels(rec, peaks, noise_levels, s.seed, s.reader_job_kwargs)
+        return run_isosplit_rounds(store, **SORTER_PARAMS.group(p, "deepcluster"), **options, initial_labels=start)
+    return run_deepcluster(store, **SORTER_PARAMS.group(p, "deepcluster"), **options, resume=s.resume)
 
 
 def _join_deepcluster(run: RunFolder, params: dict) -> None:

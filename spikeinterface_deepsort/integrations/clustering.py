@@ -25,10 +25,14 @@ class DeepClusterClustering:
     """DeepCluster-trained CNN embedding of the peaks' snippets, then HDBSCAN with the peaks' positions."""
 
     name = "deepcluster"
-    _default_params = {name: SORTER_PARAMS.params[name].default for name in _STAGE_PARAMS} | {"folder": None}
+    _default_params = {name: SORTER_PARAMS.params[name].default for name in _STAGE_PARAMS} | {
+        "folder": None, "noise_levels": None, "initial_labels": None}
     params_doc = "\n".join(
         f"    {name}: {SORTER_PARAMS.params[name].description}" for name in _STAGE_PARAMS
-    ) + "\n    folder: where snippets and the model are written (a temporary folder, removed after, if None)"
+    ) + ("\n    folder: where snippets and the model are written (a temporary folder, removed after, if None)"
+         "\n    noise_levels: the recording's noise levels, for pseudo_labels='isosplit' (estimated if None)"
+         "\n    initial_labels: pseudo_labels='isosplit' starts from these labels of the peaks (-1: none) instead of "
+         "running iterative-isosplit")
 
     @classmethod
     def main_function(cls, recording, peaks, params, job_kwargs=dict()):
@@ -36,7 +40,7 @@ class DeepClusterClustering:
         from ..settings import resolve_device, resolve_seed
         from ..stages.deepcluster import embedding_noise_seed, run_deepcluster
         from ..stages.snippets import extract_snippets
-        from ..stages.units import label_all_peaks
+        from ..stages.units import iterative_isosplit_labels, label_all_peaks, run_isosplit_rounds
 
         p = SORTER_PARAMS.validate({k: v for k, v in params.items() if k in _STAGE_PARAMS})
         folder = Path(params["folder"]) if params.get("folder") else Path(tempfile.mkdtemp(prefix="deepcluster_"))
@@ -46,14 +50,30 @@ class DeepClusterClustering:
             store = extract_snippets(recording, peaks, folder / "snippets", ms_before=p["snippet_ms_before"],
                                      ms_after=p["snippet_ms_after"], radius_um=p["snippet_radius_um"],
                                      max_channels=p["max_snippet_channels"], job_kwargs=job_kwargs)
+            extra = {}
+            if p["pseudo_labels"] == "isosplit":
+                runner = run_isosplit_rounds
+                extra["initial_labels"] = params.get("initial_labels")
+                if extra["initial_labels"] is None:
+                    extra["initial_labels"] = iterative_isosplit_labels(recording, peaks, params.get("noise_levels"),
+                                                                        seed, job_kwargs)
+            else:
+                runner = run_deepcluster
             with torch_threads(p["torch_threads"]):
-                trained = run_deepcluster(store, **SORTER_PARAMS.group(p, "deepcluster"), folder=folder / "deepcluster",
-                                          num_channels=recording.get_num_channels(), device=device, seed=seed,
-                                          progress=bool(params.get("verbose", False)))
+                trained = runner(store, **SORTER_PARAMS.group(p, "deepcluster"), folder=folder / "deepcluster",
+                                 num_channels=recording.get_num_channels(), device=device, seed=seed,
+                                 progress=bool(params.get("verbose", False)), **extra)
                 peak_labels = label_all_peaks(trained, store, **SORTER_PARAMS.group(p, "units"),
                                               batch_size=p["batch_size"], device=device,
                                               noise_seed=embedding_noise_seed(p["stochastic_embedding"], seed))
         finally:
             if not params.get("folder"):
                 shutil.rmtree(folder, ignore_errors=True)
-        return np.unique(peak_labels[peak_labels >= 0]), peak_labels
+        # Every round's clusters of all peaks (-1: none; peaks outside the training subsample are -1), for
+        # per-round scores: find_clusters_from_peaks(..., extra_outputs=True).
+        rounds = []
+        for round_labels in trained.round_labels:
+            full = np.full(len(peak_labels), -1, dtype=np.int64)
+            full[trained.train_indices] = round_labels
+            rounds.append(full)
+        return np.unique(peak_labels[peak_labels >= 0]), peak_labels, {"round_labels": rounds}

@@ -45,6 +45,10 @@ class DeepClusterResult:
     # The training peaks' embedding by the final model, when the last round computed it and did
     # not train after (the usual stop); the units stage then need not embed them again.
     embedding: np.ndarray | None = None
+    # pseudo_labels="isosplit": the last round's clusters of the training peaks (-1: none), which are
+    # the units; and every round's, for reporting (round 0: the clusters the first training used).
+    labels: np.ndarray | None = None
+    round_labels: list[np.ndarray] = field(default_factory=list)
 
 
 def choose_training_peaks(n_peaks: int, max_peaks: int, rng: np.random.Generator) -> np.ndarray:
@@ -161,12 +165,16 @@ CHECKPOINT = "deepcluster_checkpoint.pt"
 def run_deepcluster(store: SnippetStore, *, folder: Path, num_channels: int, max_training_peaks: int,
                     embedding_dim: int, cluster_factor: float, max_rounds: int, steps_per_round: int, nmi_stop: float,
                     batch_size: int, learning_rate: float, stochastic_embedding: bool, augment: bool,
-                    device: torch.device, seed: int, progress: bool = True, resume: bool = False) -> DeepClusterResult:
+                    device: torch.device, seed: int, pseudo_labels: str = "kmeans", progress: bool = True,
+                    resume: bool = False) -> DeepClusterResult:
     """Train the snippet encoder DeepCluster-style; see the module docstring.
 
     Under torchrun every rank calls this; rank 0 clusters, writes the checkpoint and the
-    history, and the others follow its labels and decisions.
+    history, and the others follow its labels and decisions. ``pseudo_labels="isosplit"`` is
+    ``stages.units.run_isosplit_rounds``: the callers choose it, this function refuses it.
     """
+    if pseudo_labels != "kmeans":
+        raise ValueError(f"run_deepcluster makes k-means pseudo-labels, not {pseudo_labels!r}")
     folder = Path(folder)
     main = is_main_process()
     if main:

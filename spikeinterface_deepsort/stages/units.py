@@ -8,13 +8,20 @@ every other peak is embedded in chunks and assigned with HDBSCAN's
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import hdbscan
 import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from sklearn.metrics import normalized_mutual_info_score
+from sklearn.neighbors import KNeighborsClassifier
 
-from .deepcluster import DeepClusterResult, embed_snippets
-from .snippets import SnippetStore
+from ..learning.models import SnippetClassifier, SnippetEncoder
+from .deepcluster import (DeepClusterResult, _train_round, choose_training_peaks, embed_snippets, embed_training_peaks,
+                          embedding_noise_seed)
+from .snippets import SnippetDataset, SnippetStore
 
 POSITION_SCALE_UM = 20.0  # about the contact pitch: one pitch weighs like one embedding standard deviation
 
@@ -70,13 +77,22 @@ EMBEDDING_CHUNK = 50_000  # peaks embedded and assigned at a time: memory stays 
 
 def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position_weight: float, min_cluster_size: int,
                     batch_size: int, noise_seed: int | None, device) -> np.ndarray:
-    """Fit units on the training peaks, then assign every other peak chunk by chunk (-1 = outlier)."""
+    """Fit units on the training peaks, then assign every other peak chunk by chunk (-1 = outlier).
+
+    After ``run_isosplit_rounds`` (``trained.labels`` set) its clusters are the training peaks' units and
+    the other peaks take the label of their nearest training peaks (``propagate_labels``)."""
     train_embedding = trained.embedding
     if train_embedding is None:
         train_embedding = embed_snippets(trained.model, store, trained.train_indices, batch_size, device,
                                          noise_seed=noise_seed)
-    finder, train_labels = fit_units(train_embedding, store.locations[trained.train_indices],
-                                     position_weight=position_weight, min_cluster_size=min_cluster_size)
+    train_locations = store.locations[trained.train_indices]
+    if trained.labels is not None:
+        reference = (train_embedding, train_locations)
+        train_features = isosplit_features(train_embedding, train_locations)
+        finder, train_labels = None, trained.labels
+    else:
+        finder, train_labels = fit_units(train_embedding, train_locations,
+                                         position_weight=position_weight, min_cluster_size=min_cluster_size)
     labels = np.full(len(store), -1, dtype=np.int64)
     labels[trained.train_indices] = train_labels
     others = np.setdiff1d(np.arange(len(store)), trained.train_indices)
@@ -84,5 +100,119 @@ def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position
         index = others[start:start + EMBEDDING_CHUNK]
         chunk_seed = None if noise_seed is None else noise_seed + 1 + start // EMBEDDING_CHUNK
         embedding = embed_snippets(trained.model, store, index, batch_size, device, noise_seed=chunk_seed)
-        labels[index] = finder.predict(embedding, store.locations[index])
+        if finder is None:
+            labels[index] = propagate_labels(train_features, train_labels,
+                                             isosplit_features(embedding, store.locations[index], reference))
+        else:
+            labels[index] = finder.predict(embedding, store.locations[index])
     return labels
+
+ISOSPLIT_MIN_CLUSTER = 10  # SpikeInterface's iterative-isosplit default: a 0.3-Hz unit's 27 spikes still form one
+ISOSPLIT_POSITION_UM = 20.0  # about the contact pitch: one pitch weighs like one embedding standard deviation
+ISOSPLIT_MERGE_DIMENSIONS = 6  # the embedding's principal components the merges see (iterative-isosplit's 6)
+
+
+def isosplit_features(embedding: np.ndarray, locations: np.ndarray, reference: tuple | None = None) -> np.ndarray:
+    """The standardised embedding (one global scale) beside the peak's position in contact pitches;
+    ``reference``: the (embedding, locations) whose centre and scale are used (default: these)."""
+    ref_embedding, ref_locations = (embedding, locations) if reference is None else reference
+    shape = (embedding - ref_embedding.mean(axis=0)) / (float(ref_embedding.std()) or 1.0)
+    # A coordinate that does not vary (x on a single-column probe) would make ISO-SPLIT's covariances singular.
+    varies = np.ptp(ref_locations, axis=0) > 1e-3
+    position = (locations - np.median(ref_locations, axis=0))[:, varies] / ISOSPLIT_POSITION_UM
+    return np.hstack([shape, position]).astype(np.float64)
+
+
+def merge_features(embedding: np.ndarray, locations: np.ndarray, seed: int) -> np.ndarray:
+    """What the merges compare: the first ISOSPLIT_MERGE_DIMENSIONS principal components of the standardised
+    embedding beside the position (few dimensions: ISO-SPLIT inverts each cluster's covariance, and a
+    cluster of ISOSPLIT_MIN_CLUSTER peaks has a full-rank one only in few dimensions)."""
+    features = isosplit_features(embedding, locations)
+    shape, position = features[:, :embedding.shape[1]], features[:, embedding.shape[1]:]
+    n_components = min(ISOSPLIT_MERGE_DIMENSIONS, shape.shape[1], max(len(shape) - 1, 1))
+    return np.hstack([PCA(n_components=n_components, random_state=seed).fit_transform(shape), position])
+
+
+def merge_clusters(features: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
+    """ISO-SPLIT started from ``labels`` (-1: left out): pairs of neighbouring clusters are merged, or their
+    boundary redrawn, where the isocut test on their projection finds no dip; clusters under
+    ISOSPLIT_MIN_CLUSTER become -1."""
+    from spikeinterface.sortingcomponents.clustering.isosplit_isocut import isosplit
+
+    out = drop_small_clusters(labels)
+    kept = np.flatnonzero(out >= 0)
+    if len(np.unique(out[kept])) > 1:
+        out[kept] = isosplit(features[kept], initial_labels=out[kept], min_cluster_size=ISOSPLIT_MIN_CLUSTER,
+                             isocut_threshold=2.0, seed=seed)
+    return drop_small_clusters(out)
+
+
+def drop_small_clusters(labels: np.ndarray) -> np.ndarray:
+    """Clusters under ISOSPLIT_MIN_CLUSTER peaks become -1; the others are renumbered 0, 1, ..."""
+    out = np.asarray(labels, dtype=np.int64).copy()
+    kept = np.flatnonzero(out >= 0)
+    sizes = np.bincount(out[kept], minlength=1)
+    out[kept[sizes[out[kept]] < ISOSPLIT_MIN_CLUSTER]] = -1
+    kept = np.flatnonzero(out >= 0)
+    _, out[kept] = np.unique(out[kept], return_inverse=True)
+    return out
+
+
+def run_isosplit_rounds(store: SnippetStore, *, folder, num_channels: int, max_training_peaks: int, embedding_dim: int,
+                        max_rounds: int, steps_per_round: int, nmi_stop: float, batch_size: int, learning_rate: float,
+                        stochastic_embedding: bool, augment: bool, device, seed: int,
+                        initial_labels: np.ndarray, progress: bool = True, **_unused) -> DeepClusterResult:
+    """DeepCluster whose clustering step is ISO-SPLIT (``pseudo_labels="isosplit"``): train the CNN on the
+    current clusters, embed, merge the clusters with ISO-SPLIT on the embedding and the positions
+    (``merge_clusters``); the last round's clusters are the units. ``initial_labels`` (one per peak of
+    ``store``, -1: none; ``iterative_isosplit_labels``) are round 0's clusters. Single process, no
+    resume: a resumed sort reruns this stage."""
+    train_indices = choose_training_peaks(len(store), max_training_peaks, np.random.default_rng(seed))
+    labels = drop_small_clusters(np.asarray(initial_labels)[train_indices])
+    torch.manual_seed(seed)
+    model = SnippetClassifier(SnippetEncoder(in_channels=store.n_channels, n_samples=store.n_samples,
+                                             embedding_dim=embedding_dim), max(int(labels.max()) + 1, 2)).to(device)
+    noise_seed = embedding_noise_seed(stochastic_embedding, seed)
+    locations = store.locations[train_indices]
+    history, round_labels, embedding = [], [labels], None
+    for round_index in range(max_rounds):
+        t0 = time.perf_counter()
+        torch.manual_seed(seed * 1000 + round_index)
+        labelled = np.flatnonzero(labels >= 0)
+        k = max(int(labels.max()) + 1, 2)
+        train_set = SnippetDataset(store.snippets, store.scale, indices=train_indices[labelled], augment=augment,
+                                   seed=seed)
+        trained = _train_round(model, train_set, labels[labelled], k, steps_per_round=steps_per_round,
+                               batch_size=batch_size, learning_rate=learning_rate, device=device, seed=seed,
+                               round_index=round_index, progress=progress)
+        embedding = embed_training_peaks(model, store, train_indices, batch_size, device, noise_seed)
+        new = merge_clusters(merge_features(embedding, locations, seed), labels, seed + round_index)
+        both = (labels >= 0) & (new >= 0)
+        nmi = float(normalized_mutual_info_score(labels[both], new[both])) if both.any() else 0.0
+        history.append({"round": round_index + 1, "n_clusters": k, "train_loss": trained.history[-1]["train_loss"],
+                        "train_accuracy": trained.history[-1]["train_accuracy"], "nmi": nmi,
+                        "seconds": time.perf_counter() - t0})
+        labels = new
+        round_labels.append(labels)
+        if nmi >= nmi_stop:
+            break
+    return DeepClusterResult(model, train_indices, history, embedding, labels=labels, round_labels=round_labels)
+
+
+def propagate_labels(train_features: np.ndarray, train_labels: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Labels of peaks outside the training subsample: the majority of their 5 nearest training peaks in
+    ISO-SPLIT's features (-1 included, so outliers stay outliers)."""
+    neighbours = KNeighborsClassifier(n_neighbors=min(5, len(train_labels))).fit(train_features, train_labels)
+    return neighbours.predict(features).astype(np.int64)
+
+
+def iterative_isosplit_labels(recording, peaks: np.ndarray, noise_levels: np.ndarray | None, seed: int,
+                              job_kwargs: dict | None = None) -> np.ndarray:
+    """Round 0 of ``pseudo_labels="isosplit"``: SpikeInterface's iterative-isosplit clustering of the peaks
+    (its own SVD features, splits and template merges, default settings), one label per peak (-1: none)."""
+    from spikeinterface.sortingcomponents.clustering import find_clusters_from_peaks
+
+    _, labels = find_clusters_from_peaks(recording, peaks, method="iterative-isosplit",
+                                         method_kwargs=dict(noise_levels=noise_levels, seed=seed, verbose=False),
+                                         job_kwargs=dict(job_kwargs or {}))[:2]
+    return np.asarray(labels, dtype=np.int64)

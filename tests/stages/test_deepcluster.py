@@ -10,29 +10,7 @@ from spikeinterface_deepsort.stages.deepcluster import (
     run_deepcluster,
 )
 from spikeinterface_deepsort.params import SORTER_PARAMS
-from spikeinterface_deepsort.stages.snippets import SnippetStore
-
-
-def _store(tmp_path, n_per_unit=150, seed=0):
-    """Three synthetic 'units' with distinct shapes on 4 channels, saved as a snippet store."""
-    rng = np.random.default_rng(seed)
-    t = np.linspace(0, 1, 40)
-    shapes = [-np.exp(-((t - 0.3) / 0.05) ** 2), -np.exp(-((t - 0.3) / 0.12) ** 2), np.sin(2 * np.pi * 3 * t) * np.exp(-t * 3)]
-    gains = [np.array([1.0, 0.5, 0.2, 0.1]), np.array([1.0, 0.9, 0.6, 0.3]), np.array([1.0, 0.2, 0.6, 0.1])]
-    snippets, labels = [], []
-    for unit, (shape, gain) in enumerate(zip(shapes, gains)):
-        x = 10 * shape[None, :, None] * gain[None, None, :] + rng.normal(0, 0.5, size=(n_per_unit, 40, 4))
-        snippets.append(x)
-        labels += [unit] * n_per_unit
-    snippets = np.concatenate(snippets).astype(np.float32)
-    folder = tmp_path / "snippets"
-    folder.mkdir()
-    np.save(folder / "snippets.npy", snippets)
-    locations = np.zeros(len(snippets), dtype=[("x", "float64"), ("y", "float64")])
-    np.save(folder / "locations.npy", locations)
-    np.save(folder / "neighbours.npy", np.arange(4)[None, :].repeat(4, 0))
-    (folder / "snippets.json").write_text('{"nbefore": 12, "nafter": 28, "n_peaks": %d, "scale": 10.0}' % len(snippets))
-    return SnippetStore.load(folder), np.array(labels)
+from helpers import snippet_store as _store
 
 
 def test_training_subsample_is_seeded_sorted_and_bounded():
