@@ -80,6 +80,9 @@ DEV = [
          firing_rates=(1.0, 15.0)),
     Draw("dev-3col48-lowrate", "gt", seed=103, num_units=30, sampling_frequency=32000.0, probe=("columns", 3, 48),
          firing_rates=(0.3, 30.0)),
+    # A short probe (16 rows, 300 µm) that drifts: motion correction's 'auto' rule is chosen here.
+    Draw("dev-2col32-zigzag", "drift", seed=106, num_units=24, duration=90.0, probe=("columns", 2, 32),
+         drift=dict(mode="zigzag")),
 ]
 # --quick runs these: one of each kind, small enough for 4 sorters in under 20 minutes on 2 cores.
 QUICK = ["reference32", "dev-tetrode", "dev-hybrid32", "dev-linear32-bumps"]

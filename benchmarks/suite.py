@@ -53,8 +53,10 @@ def run_key(sorter: str, seed: int | None) -> str:
     return sorter if seed is None else f"{sorter}-seed{seed}"
 
 
-def run_pair(*, draw, recording_file: Path, gt, sorter: str, seed: int | None, rerun: bool) -> dict:
-    """One sorter (and seed) on one draw, read back from its result file where it already ran."""
+def run_pair(*, draw, recording_file: Path, gt, sorter: str, seed: int | None, rerun: bool,
+             overrides: dict | None = None) -> dict:
+    """One sorter (and seed) on one draw, read back from its result file where it already ran.
+    ``overrides``: a deepspikesort variant (``sorter`` is then its label), its parameters changed."""
     import spikeinterface.sorters as ss
 
     folder = WORK / draw.name / run_key(sorter, seed)
@@ -65,13 +67,15 @@ def run_pair(*, draw, recording_file: Path, gt, sorter: str, seed: int | None, r
         if previous["draw"] == spec:
             return previous
     print(f"[suite] {draw.name}: {run_key(sorter, seed)} ...", flush=True)
-    record = {"draw": spec, "sorter": sorter, "seed": seed}
+    record = {"draw": spec, "sorter": sorter, "seed": seed} | ({"overrides": overrides} if overrides else {})
+    ours = sorter == OURS or overrides is not None
     try:
-        params = sorter_params(sorter, seed=seed) if sorter == OURS else sorter_params(sorter)
-        run = run_in_fresh_process(sorter=sorter, recording_file=recording_file, folder=folder, params=params)
+        params = sorter_params(OURS, seed=seed) | (overrides or {}) if ours else sorter_params(sorter)
+        run = run_in_fresh_process(sorter=OURS if ours else sorter, recording_file=recording_file, folder=folder,
+                                   params=params)
         record |= {key: run[key] for key in ("process_s", "run_sorter_s", "peak_mib", "peak_rise_mib", "startup")}
         record |= ground_truth_summary(gt=gt, sorting=ss.read_sorter_folder(folder))
-        if sorter == OURS:
+        if ours:
             record["stages"] = json.loads((folder / "sorter_output" / "stages.json").read_text())
     except Exception as error:  # a sorter that fails on a draw is reported, not fatal
         traceback.print_exc()
@@ -121,7 +125,7 @@ def stage_table(runs: dict) -> dict:
 
 def comparison(rows: dict) -> dict:
     """deepspikesort against the best peer (accuracy) and the fastest (process wall time)."""
-    peers = {name: row for name, row in rows.items() if name != OURS and "error" not in row}
+    peers = {name: row for name, row in rows.items() if not name.startswith(OURS) and "error" not in row}
     ours = rows.get(OURS, {})
     if not peers or "error" in ours or not ours:
         return {}
@@ -235,6 +239,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sorter-seeds", type=int, default=1, help="deepspikesort runs with seeds 0..N-1")
     parser.add_argument("--with-slow", action="store_true", help="also mountainsort5 and kilosort4, where installed")
     parser.add_argument("--rerun", action="store_true", help="run again what already has a result")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=JSON",
+                        help="also a deepspikesort variant for dev experiments, e.g. "
+                             "'isosplit={\"pseudo_labels\": \"isosplit\"}' (its rows are named deepspikesort[LABEL])")
     parser.add_argument("--sorters", nargs="+", help="run only these sorters now (the tables keep the others' "
                                                        "earlier results)")
     args = parser.parse_args(argv)
@@ -243,7 +250,11 @@ def main(argv=None) -> int:
     draw_family.check_splits()
     _common.register_package()  # for installed_sorters() to list deepspikesort
     selected = draw_family.select(args.split, args.draws or (draw_family.QUICK if args.quick else None))
-    sorters = chosen_sorters(args.with_slow)
+    variants = {}
+    for text in args.variant:
+        label, _, overrides = text.partition("=")
+        variants[f"{OURS}[{label}]"] = json.loads(overrides)
+    sorters = chosen_sorters(args.with_slow) + list(variants)
     command = _common.command_line("suite.py", argv)
     stem = f"suite_{args.split}"
     results = {}
@@ -251,14 +262,14 @@ def main(argv=None) -> int:
         recording, gt, recording_file = draw_family.materialize(draw)
         runs = {}
         for sorter in sorters:
-            for seed in (range(args.sorter_seeds) if sorter == OURS else [None]):
+            for seed in (range(args.sorter_seeds) if sorter == OURS or sorter in variants else [None]):
                 if args.sorters and sorter not in args.sorters:
                     previous = WORK / draw.name / (run_key(sorter, seed) + ".result.json")
                     if previous.exists():
                         runs[run_key(sorter, seed)] = json.loads(previous.read_text())
                     continue
                 runs[run_key(sorter, seed)] = run_pair(draw=draw, recording_file=recording_file, gt=gt, sorter=sorter,
-                                                       seed=seed, rerun=args.rerun)
+                                                       seed=seed, rerun=args.rerun, overrides=variants.get(sorter))
         rows = sorter_rows(runs)
         results[draw.name] = {"info": draw_family.describe(draw, recording, gt), "rows": rows, "runs": runs,
                               "stages": stage_table(runs), "comparison": comparison(rows)}
