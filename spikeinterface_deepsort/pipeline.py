@@ -84,7 +84,7 @@ def _sort(recording, run: RunFolder, p: dict, s: RunSettings):
         store = _snippets(rec, peaks, run, p, s)
     broadcast_object(True)  # snippets are on disk: torchrun workers join DeepCluster
     with run.stage("deepcluster"):
-        trained = _deepcluster(store, rec, peaks, noise_levels, run, p, s)
+        trained = _deepcluster(store, run, p, s, broadcast_object(_round_zero(rec, peaks, noise_levels, run, p, s)))
     with run.stage("units"):
         peak_labels = run.cached_array("peak_labels", lambda: label_all_peaks(
             trained, store, **group(p, "units"), batch_size=p["batch_size"], device=s.device,
@@ -129,12 +129,19 @@ def _snippets(rec, peaks, run: RunFolder, p: dict, s: RunSettings) -> SnippetSto
                             max_channels=p["max_snippet_channels"], job_kwargs=s.reader_job_kwargs)
 
 
-def _deepcluster(store: SnippetStore, rec, peaks, noise_levels, run: RunFolder, p: dict, s: RunSettings):
-    options = dict(folder=run.deepcluster_path, num_channels=rec.get_num_channels(), device=s.device, seed=s.seed,
-                   progress=s.progress)
-    if p["pseudo_labels"] == "isosplit":  # round 0: SpikeInterface's iterative-isosplit on the same peaks
-        start = iterative_isosplit_labels(rec, peaks, noise_levels, s.seed, s.reader_job_kwargs)
-        return run_isosplit_rounds(store, **SORTER_PARAMS.group(p, "deepcluster"), **options, initial_labels=start)
+def _round_zero(rec, peaks, noise_levels, run: RunFolder, p: dict, s: RunSettings) -> np.ndarray | None:
+    """pseudo_labels="isosplit": round 0's clusters, SpikeInterface's iterative-isosplit of the same peaks."""
+    if p["pseudo_labels"] != "isosplit":
+        return None
+    return run.cached_array("round_zero_labels", lambda: iterative_isosplit_labels(
+        rec, peaks, noise_levels, s.seed, s.reader_job_kwargs))
+
+
+def _deepcluster(store: SnippetStore, run: RunFolder, p: dict, s: RunSettings, round_zero: np.ndarray | None):
+    options = dict(folder=run.deepcluster_path, num_channels=store.neighbours.shape[0], device=s.device,
+                   seed=s.seed, progress=s.progress)
+    if p["pseudo_labels"] == "isosplit":
+        return run_isosplit_rounds(store, **SORTER_PARAMS.group(p, "deepcluster"), **options, initial_labels=round_zero)
     return run_deepcluster(store, **SORTER_PARAMS.group(p, "deepcluster"), **options, resume=s.resume)
 
 
@@ -146,5 +153,5 @@ def _join_deepcluster(run: RunFolder, params: dict) -> None:
     seed_everything(settings.seed)
     store = SnippetStore.load(run.snippets_path)
     with torch_threads(settings.torch_threads):
-        _deepcluster(store, store.neighbours.shape[0], run, params, settings)
+        _deepcluster(store, run, params, settings, broadcast_object(None))
     return None

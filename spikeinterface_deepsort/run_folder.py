@@ -10,6 +10,7 @@ holds ``spikeinterface_params.json``, ``spikeinterface_log.json``, the saved rec
         deepspikesort.log    the stages' log lines (SpikeInterface copies it into its log)
         preprocessed/        the preprocessed traces when cached on disk (removed at the end)
         noise_levels.npy  peaks.npy  snippets/  deepcluster/  peak_labels.npy
+        round_zero_labels.npy  pseudo_labels="isosplit": iterative-isosplit's clusters, DeepCluster's start
         unit_labels.npy   templates.npz  matching/
         sorting/             the final Sorting
 
