@@ -149,7 +149,7 @@ def _join_deepcluster(run: RunFolder, params: dict) -> None:
     """A torchrun rank other than 0: wait for rank 0's snippets, train DeepCluster with it, leave."""
     if not broadcast_object(None):
         return None
-    settings = resolve_settings(params, resolve_seed(params["seed"], saved=0), progress=False)
+    settings = resolve_settings(params, run.run_seed(), progress=False)  # rank 0's, saved before the snippets
     seed_everything(settings.seed)
     store = SnippetStore.load(run.snippets_path)
     with torch_threads(settings.torch_threads):

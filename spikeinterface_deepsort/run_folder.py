@@ -217,6 +217,11 @@ class RunFolder:
         path = self.path / "seed.json"
         return int(json.loads(path.read_text())["seed"]) if self.resume and path.exists() else None
 
+    def run_seed(self) -> int:
+        """The seed the sort ran with (its seed.json: the one drawn when seed=None); 0 for a folder without one."""
+        path = self.path / "seed.json"
+        return int(json.loads(path.read_text())["seed"]) if path.exists() else 0
+
     def save_seed(self, seed: int) -> None:
         (self.path / "seed.json").write_text(json.dumps({"seed": seed}))
 

@@ -30,6 +30,13 @@ def test_the_seed_is_read_back_only_when_resuming(tmp_path):
     assert RunFolder(tmp_path / "new", resume=True).saved_seed() is None
 
 
+def test_the_run_seed_is_the_saved_one_for_readers_of_a_finished_sort(tmp_path):
+    # The report and torchrun's other ranks use the seed the sort ran with, also one drawn for seed=None.
+    RunFolder(tmp_path).save_seed(987654)
+    assert RunFolder(tmp_path).run_seed() == 987654
+    assert RunFolder(tmp_path / "never_sorted").run_seed() == 0
+
+
 def test_stage_timer_and_log(tmp_path):
     run = RunFolder(tmp_path)
     with run.logging_to_file(verbose=False):

@@ -44,7 +44,7 @@ class DeepClusterClustering:
 
         p = SORTER_PARAMS.validate({k: v for k, v in params.items() if k in _STAGE_PARAMS})
         folder = Path(params["folder"]) if params.get("folder") else Path(tempfile.mkdtemp(prefix="deepcluster_"))
-        seed, device = resolve_seed(p["seed"], saved=0), resolve_device(p["device"])
+        seed, device = resolve_seed(p["seed"]), resolve_device(p["device"])
         seed_everything(seed)
         try:
             store = extract_snippets(recording, peaks, folder / "snippets", ms_before=p["snippet_ms_before"],

@@ -68,7 +68,7 @@ def make_report(output_folder, recording=None, report_folder=None, verbose: bool
     sorter_folder, sorter_output = run.output_folder, run.path
     if interactive:
         _check_figpack()
-    params = run.saved_params()
+    params = dict(run.saved_params(), seed=run.run_seed())  # the seed it ran with, also where seed=None
     if recording is None:
         recording = run.load_recording()
     report_folder = Path(report_folder) if report_folder is not None else sorter_folder / "report"
@@ -97,7 +97,7 @@ def make_report(output_folder, recording=None, report_folder=None, verbose: bool
 
         bar.set_postfix_str("unit figures")
         if analyzer is not None:
-            figures += _unit_figures(analyzer, labels.labels, colors, report_folder, params.get("seed") or 0)
+            figures += _unit_figures(analyzer, labels.labels, colors, report_folder, params["seed"])
         bar.update()
 
         bar.set_postfix_str("deepcluster")
@@ -130,7 +130,7 @@ def _clear_report_folder(report_folder: Path) -> None:
 def build_report_analyzer(sorting, recording, folder: Path, params: dict, job_kwargs: dict):
     """The sort's analyzer (:func:`tools.analyzer.build_analyzer`), saved in ``folder``, with what the
     report adds: waveforms and their spread, correlograms, ISI histograms and quality metrics."""
-    analyzer = build_analyzer(sorting, recording, params=params, folder=folder, seed=params.get("seed") or 0,
+    analyzer = build_analyzer(sorting, recording, params=params, folder=folder, seed=params["seed"],
                               job_kwargs=job_kwargs, max_spikes_per_unit=500, waveforms=True,
                               template_operators=("average", "median", "std"), spike_locations=False)
     analyzer.compute("correlograms", window_ms=50.0, bin_ms=1.0)

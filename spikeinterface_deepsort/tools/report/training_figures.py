@@ -158,7 +158,7 @@ def embedding_figure(sorter_output: Path, folder: Path, params: dict, colors: di
     peak_labels = np.load(labels_path)
     if model is None or len(peak_labels) != len(store) or len(store) < 3:
         return []
-    rng = np.random.default_rng(params.get("seed") or 0)
+    rng = np.random.default_rng(params["seed"])
     indices = np.arange(len(store))
     if len(indices) > MAX_EMBEDDED_PEAKS:
         indices = np.sort(rng.choice(indices, size=MAX_EMBEDDED_PEAKS, replace=False))
