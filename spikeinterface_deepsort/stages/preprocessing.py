@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import spikeinterface.preprocessing as spre
+from spikeinterface.core import get_noise_levels
 from spikeinterface.preprocessing.common_reference import CommonReferenceRecording
 
 from ..settings import cache_mode, float32_bytes
@@ -57,6 +58,9 @@ def preprocess(recording, *, apply_preprocessing: bool, freq_min: float, freq_ma
     rec = filter_and_reference(recording, freq_min=freq_min, freq_max=freq_max, common_reference=common_reference)
     if wants_motion_correction(rec, motion_correction):
         logger.info("motion correction (%s)", motion_preset)
+        # correct_motion's peak detection takes the recording's cached noise levels, else draws its noise
+        # chunks unseeded: the motion, and the Sorting after it, then changed from run to run.
+        get_noise_levels(rec, return_in_uV=False, random_slices_kwargs=dict(seed=seed))
         rec = spre.correct_motion(
             rec, preset=motion_preset, folder=Path(motion_folder), overwrite=True,
             **{k: v for k, v in job_kwargs.items() if k in ("n_jobs", "chunk_duration", "progress_bar")},

@@ -79,3 +79,26 @@ def test_median_reference_gives_spikeinterfaces_traces_and_reloads(tmp_path):
     saved = referenced.save(folder=tmp_path / "saved", **job_kwargs)
     saved_expected = spikeinterfaces.save(folder=tmp_path / "saved_expected", **job_kwargs)
     assert np.array_equal(saved.get_traces(), saved_expected.get_traces())
+
+
+def test_motion_correction_gives_the_same_motion_on_every_run(tmp_path):
+    # SpikeInterface's correct_motion draws its noise chunks unseeded unless the recording carries noise
+    # levels: run to run, the motion (and the Sorting after it) then differed by a little.
+    from probeinterface import generate_multi_columns_probe
+    from spikeinterface.generation import generate_drifting_recording
+    from spikeinterface.preprocessing.motion import load_motion_info
+
+    probe = generate_multi_columns_probe(num_columns=2, num_contact_per_column=16, xpitch=20, ypitch=20)
+    probe.set_device_channel_indices(np.arange(32))
+    zigzag = dict(drift_mode="zigzag", non_rigid_gradient=None, t_start_drift=2.0, t_end_drift=None, period_s=10.0)
+    _, drifting, _ = generate_drifting_recording(
+        num_units=8, duration=20.0, probe=probe, seed=3,
+        generate_displacement_vector_kwargs=dict(displacement_sampling_frequency=5.0, drift_start_um=[0, 20],
+                                                 drift_stop_um=[0, -20], drift_step_um=1, motion_list=[zigzag]))
+    options = SORTER_PARAMS.group(SORTER_PARAMS.validate({"motion_correction": "on"}), "preprocessing")
+    options = {k: v for k, v in options.items() if k != "cache_preprocessing"}
+    motions = []
+    for run in ("a", "b"):
+        preprocess(drifting, **options, seed=1, motion_folder=tmp_path / run, job_kwargs=JOBS)
+        motions.append(load_motion_info(tmp_path / run)["motion"].displacement[0])
+    assert np.array_equal(motions[0], motions[1])
