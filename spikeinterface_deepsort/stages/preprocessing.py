@@ -28,12 +28,13 @@ def wants_common_reference(recording, setting: str) -> bool:
     return setting == "on"
 
 
-MOTION_MIN_SPAN_UM = 400.0
+MOTION_MIN_SPAN_UM = 100.0
 
 
 def wants_motion_correction(recording, setting: str) -> bool:
-    """'auto': probes whose contacts span at least MOTION_MIN_SPAN_UM along depth, where drift of
-    a few tens of µm is visible (units move across contacts) and DREDge has room to estimate it."""
+    """'auto': probes whose contacts span at least MOTION_MIN_SPAN_UM along depth (five rows at a 20-µm
+    pitch and more), where drift of a few tens of µm moves units across contacts and DREDge has rows
+    to estimate it from; not tetrodes, whose two rows give it nothing to align."""
     if setting == "auto":
         return float(np.ptp(recording.get_channel_locations()[:, 1])) >= MOTION_MIN_SPAN_UM
     return setting == "on"

@@ -102,3 +102,19 @@ def test_motion_correction_gives_the_same_motion_on_every_run(tmp_path):
         preprocess(drifting, **options, seed=1, motion_folder=tmp_path / run, job_kwargs=JOBS)
         motions.append(load_motion_info(tmp_path / run)["motion"].displacement[0])
     assert np.array_equal(motions[0], motions[1])
+
+
+@pytest.mark.parametrize("rows, expected", [(2, False), (4, False), (8, True), (16, True)])
+def test_auto_motion_correction_needs_a_probe_spanning_100_um(rows, expected):
+    # Tetrodes and 3-4 rows have no depth to align on (dev-tetrode-noisy lost 0.36 with it on); 8 rows of
+    # 20 µm (140 µm) and more drift across contacts (docs/defaults.md).
+    from probeinterface import generate_multi_columns_probe
+
+    from spikeinterface_deepsort.stages.preprocessing import wants_motion_correction
+
+    probe = generate_multi_columns_probe(num_columns=2, num_contact_per_column=rows, xpitch=20, ypitch=20)
+    probe.set_device_channel_indices(np.arange(2 * rows))
+    recording = sic.NumpyRecording(np.zeros((100, 2 * rows), np.float32), 30000.0)
+    recording.set_probe(probe, in_place=True)
+    assert wants_motion_correction(recording, "auto") is expected
+    assert wants_motion_correction(recording, "on") and not wants_motion_correction(recording, "off")
