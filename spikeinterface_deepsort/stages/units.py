@@ -51,32 +51,43 @@ class UnitFinder:
         return labels.astype(np.int64)
 
 
-def fit_units(embedding: np.ndarray, locations: np.ndarray, *, position_weight: float,
-              min_cluster_size: int) -> tuple[UnitFinder, np.ndarray]:
-    """Fit the unit finder on the training peaks; return it and their labels (-1 = outlier)."""
+def fit_units(embedding: np.ndarray, locations: np.ndarray, *, position_weight: float, min_cluster_size: int,
+              small_unit_size: int = 0) -> tuple[UnitFinder, np.ndarray]:
+    """Fit the unit finder on the training peaks; return it and their labels (-1 = outlier).
+
+    With ``small_unit_size``, the first pass's outliers are clustered again with that minimum size:
+    a slow-firing unit has too few spikes for ``min_cluster_size`` (a 0.3-Hz unit fires 27 times in
+    90 s), and left among the outliers it would never get a template. Lowering ``min_cluster_size``
+    itself splits large units into small pieces; the outliers alone hold few of those."""
     finder = UnitFinder(
         embedding_mean=embedding.mean(axis=0),
         embedding_scale=float(embedding.std()) or 1.0,
         location_centre=np.median(locations, axis=0).astype(np.float32),
         position_weight=position_weight,
     )
+    features = finder.features(embedding, locations)
+    finder.clusterer = _hdbscan(min_cluster_size).fit(features)
+    labels = finder.clusterer.labels_.astype(np.int64)
+    outliers = np.flatnonzero(labels < 0)
+    if small_unit_size > 0 and len(outliers) >= 2 * small_unit_size:
+        small = _hdbscan(small_unit_size).fit(features[outliers]).labels_.astype(np.int64)
+        labels[outliers[small >= 0]] = small[small >= 0] + labels.max() + 1
+    return finder, labels
+
+
+def _hdbscan(min_cluster_size: int) -> hdbscan.HDBSCAN:
     min_size = int(min_cluster_size)
-    finder.clusterer = hdbscan.HDBSCAN(
-        min_cluster_size=min_size,
-        min_samples=min(10, min_size),
-        # "leaf" keeps the finest stable clusters: close units stay apart, and over-split ones are
-        # merged by curation (docs/deepcluster.md compares it with "eom").
-        cluster_selection_method="leaf",
-        core_dist_n_jobs=1,
-    ).fit(finder.features(embedding, locations))
-    return finder, finder.clusterer.labels_.astype(np.int64)
+    # "leaf" keeps the finest stable clusters: close units stay apart, and over-split ones are
+    # merged by curation (docs/deepcluster.md compares it with "eom").
+    return hdbscan.HDBSCAN(min_cluster_size=min_size, min_samples=min(10, min_size), cluster_selection_method="leaf",
+                           core_dist_n_jobs=1)
 
 
 EMBEDDING_CHUNK = 50_000  # peaks embedded and assigned at a time: memory stays flat on long recordings
 
 
 def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position_weight: float, min_cluster_size: int,
-                    batch_size: int, noise_seed: int | None, device) -> np.ndarray:
+                    small_unit_size: int, batch_size: int, noise_seed: int | None, device) -> np.ndarray:
     """Fit units on the training peaks, then assign every other peak chunk by chunk (-1 = outlier).
 
     After ``run_isosplit_rounds`` (``trained.labels`` set) its clusters are the training peaks' units and
@@ -91,8 +102,8 @@ def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position
         train_features = isosplit_features(train_embedding, train_locations)
         finder, train_labels = None, trained.labels
     else:
-        finder, train_labels = fit_units(train_embedding, train_locations,
-                                         position_weight=position_weight, min_cluster_size=min_cluster_size)
+        finder, train_labels = fit_units(train_embedding, train_locations, position_weight=position_weight,
+                                         min_cluster_size=min_cluster_size, small_unit_size=small_unit_size)
     labels = np.full(len(store), -1, dtype=np.int64)
     labels[trained.train_indices] = train_labels
     others = np.setdiff1d(np.arange(len(store)), trained.train_indices)

@@ -71,7 +71,7 @@ def trained(sorter_folder):
 
 def test_every_peak_is_labelled(trained, monkeypatch):
     result, store = trained
-    options = dict(position_weight=1.0, min_cluster_size=30, batch_size=256, noise_seed=None, device=CPU)
+    options = dict(position_weight=1.0, min_cluster_size=30, small_unit_size=0, batch_size=256, noise_seed=None, device=CPU)
     labels = label_all_peaks(result, store, **options)
     assert labels.shape == (len(store),) and labels.dtype == np.int64
     assert labels.min() >= -1 and len(np.unique(labels[labels >= 0])) >= 2
@@ -175,7 +175,7 @@ def test_label_all_peaks_uses_the_rounds_clusters_and_propagates_the_rest(tmp_pa
     embedding = np.eye(3)[truth] * 10 + rng.normal(0, 0.1, (len(truth), 3))
     monkeypatch.setattr(units, "embed_snippets", lambda model, store, index, *args, **kwargs: embedding[index])
     trained = DeepClusterResult(None, train, embedding=embedding[train], labels=truth[train])
-    out = label_all_peaks(trained, store, position_weight=1.0, min_cluster_size=30, batch_size=64, noise_seed=None,
+    out = label_all_peaks(trained, store, position_weight=1.0, min_cluster_size=30, small_unit_size=0, batch_size=64, noise_seed=None,
                           device=torch.device("cpu"))
     np.testing.assert_array_equal(out, truth)
 
@@ -200,3 +200,21 @@ def test_real_isosplit_merges_pieces_of_one_group_and_keeps_groups_apart():
 
 def test_units_module_exposes_the_round_zero_clustering():
     assert callable(units.iterative_isosplit_labels)
+
+
+def test_small_units_among_the_outliers_get_their_own_labels_in_the_second_pass():
+    rng = np.random.default_rng(3)
+    embedding, locations, truth = _blobs(rng)
+    # Two more units of 14 peaks each, away from the others: too few for min_cluster_size=30, even
+    # together, so outliers in the first pass; enough for a second pass at 10.
+    small = [rng.normal(0, 6, size=8) + rng.normal(0, 0.3, size=(14, 8)) for _ in range(2)]
+    embedding = np.concatenate([embedding] + small).astype(np.float32)
+    depths = np.repeat([300.0, 400.0], 14)
+    locations = np.concatenate([locations, np.column_stack([np.zeros(28), depths])]).astype(np.float32)
+    _, first = fit_units(embedding, locations, position_weight=1.0, min_cluster_size=30)
+    assert (first[-28:] == -1).all()
+    _, labels = fit_units(embedding, locations, position_weight=1.0, min_cluster_size=30, small_unit_size=10)
+    for unit in (labels[-28:-14], labels[-14:]):
+        assert len(set(unit)) == 1 and unit[0] >= 0 and unit[0] not in set(labels[:-28])
+    assert labels[-1] != labels[-15]
+    np.testing.assert_array_equal(labels[:-28], first[:-28])  # the first pass's units are kept as they were
