@@ -10,6 +10,8 @@ from spikeinterface_deepsort.stages.deepcluster import (
     run_deepcluster,
 )
 from spikeinterface_deepsort.params import SORTER_PARAMS
+from spikeinterface_deepsort.stages.snippets import SnippetStore
+
 from helpers import snippet_store as _store
 
 
