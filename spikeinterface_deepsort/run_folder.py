@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -258,6 +259,7 @@ class RunFolder:
         which could leave the process (and so PyTorch's training) single-threaded. threadpoolctl
         with no limit changes nothing and restores every pool's size on exit.
         """
+        _stop_if_interrupted()
         path = self.path / "stages.json"
         durations = json.loads(path.read_text()) if path.exists() else {}
         logger.info("stage %s: started", name)
@@ -268,3 +270,20 @@ class RunFolder:
         durations[name] = round(seconds, 3)
         path.write_text(json.dumps(durations, indent=2))
         logger.info("stage %s: done in %.1f s", name, seconds)
+        _stop_if_interrupted()
+
+
+_INTERRUPTED = threading.Event()
+
+
+def interrupt_handler(signum, frame):
+    """The command line's SIGINT handler: raises KeyboardInterrupt as Python's own does, and remembers
+    it, so that a Ctrl-C whose exception is lost inside a library's worker pool still stops the sort
+    at the next stage boundary (its results so far are kept for --resume)."""
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+def _stop_if_interrupted() -> None:
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
