@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import threading
 import time
 import warnings
@@ -215,13 +216,16 @@ class RunFolder:
 
     def saved_seed(self) -> int | None:
         """The seed an interrupted run kept, when resuming."""
-        path = self.path / "seed.json"
-        return int(json.loads(path.read_text())["seed"]) if self.resume and path.exists() else None
+        return self._seed_file() if self.resume else None
 
     def run_seed(self) -> int:
         """The seed the sort ran with (its seed.json: the one drawn when seed=None); 0 for a folder without one."""
+        seed = self._seed_file()
+        return 0 if seed is None else seed
+
+    def _seed_file(self) -> int | None:
         path = self.path / "seed.json"
-        return int(json.loads(path.read_text())["seed"]) if path.exists() else 0
+        return int(json.loads(path.read_text())["seed"]) if path.exists() else None
 
     def save_seed(self, seed: int) -> None:
         (self.path / "seed.json").write_text(json.dumps({"seed": seed}))
@@ -276,12 +280,26 @@ class RunFolder:
 _INTERRUPTED = threading.Event()
 
 
-def interrupt_handler(signum, frame):
-    """The command line's SIGINT handler: raises KeyboardInterrupt as Python's own does, and remembers
-    it, so that a Ctrl-C whose exception is lost inside a library's worker pool still stops the sort
-    at the next stage boundary (its results so far are kept for --resume)."""
+def _interrupt_handler(signum, frame):
     _INTERRUPTED.set()
     raise KeyboardInterrupt
+
+
+@contextmanager
+def stop_at_stage_boundary_on_ctrl_c():
+    """For the command line: SIGINT raises KeyboardInterrupt as Python's own handler does, and is
+    remembered, so that a Ctrl-C whose exception is lost inside a library's worker pool still stops
+    the sort at the next stage boundary (its results so far are kept for --resume). The previous
+    handler is restored after; outside the main thread, where signals cannot be handled, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _INTERRUPTED.clear()
+    previous = signal.signal(signal.SIGINT, _interrupt_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop_if_interrupted() -> None:

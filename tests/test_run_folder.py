@@ -86,7 +86,7 @@ def test_a_ctrl_c_lost_inside_a_stage_stops_the_sort_at_the_stage_end(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         with run.stage("detection"):
             try:
-                run_folder.interrupt_handler(2, None)
+                run_folder._interrupt_handler(2, None)
             except KeyboardInterrupt:
                 pass  # what a library's worker pool may do with it
     assert "detection" in json.loads((tmp_path / "stages.json").read_text())  # the finished stage is kept

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import threading
 import time
 from pathlib import Path
 
 from ..errors import OutputFolderError, ParameterError, RecordingError
 from ..output_folders import check_writable_output, mark_folder, remove_own_folder
 from ..params import SORTER_PARAMS
-from ..run_folder import interrupt_handler
+from ..run_folder import stop_at_stage_boundary_on_ctrl_c
 from ..validation import check_output_location
 
 
@@ -94,21 +92,17 @@ def run_sort_command(args: argparse.Namespace) -> int:
             "(probeinterface.write_probeinterface) or a .prb file."
         )
     t0 = time.perf_counter()
-    # Ctrl-C also stops at the next stage boundary where a library's worker pool loses the exception.
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, interrupt_handler) if main_thread else None
     try:
-        if args.resume:
-            sorting = resume_sorting(output, verbose=not args.quiet, params=params, recording=recording,
-                                     force=args.force)
-        else:
-            sorting = ss.run_sorter("deepspikesort", recording, folder=output, remove_existing_folder=args.overwrite,
-                                    verbose=not args.quiet, **_run_params(params, args.quiet))
+        with stop_at_stage_boundary_on_ctrl_c():
+            if args.resume:
+                sorting = resume_sorting(output, verbose=not args.quiet, params=params, recording=recording,
+                                         force=args.force)
+            else:
+                sorting = ss.run_sorter("deepspikesort", recording, folder=output,
+                                        remove_existing_folder=args.overwrite, verbose=not args.quiet,
+                                        **_run_params(params, args.quiet))
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_resume_hint(args)) from None
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, previous)
     print(f"{len(sorting.unit_ids)} units, {sorting.to_spike_vector().size} spikes in "
           f"{time.perf_counter() - t0:.1f} s; Sorting saved in {output / 'sorter_output' / 'sorting'}")
     return 0
