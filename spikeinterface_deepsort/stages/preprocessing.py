@@ -54,21 +54,43 @@ def preprocess(recording, *, apply_preprocessing: bool, freq_min: float, freq_ma
     """Return the preprocessed float32 recording (lazy) the rest of the pipeline reads."""
     if not apply_preprocessing:
         return recording.astype("float32") if recording.get_dtype() != np.float32 else recording
-    if preset == "ibl":
-        recording = _ibl_front_end(recording, seed=seed, job_kwargs=job_kwargs)
-    rec = filter_and_reference(recording, freq_min=freq_min, freq_max=freq_max, common_reference=common_reference)
+    rec = front_end(recording, freq_min=freq_min, freq_max=freq_max, common_reference=common_reference, preset=preset,
+                    seed=seed, job_kwargs=job_kwargs)
     if wants_motion_correction(rec, motion_correction):
-        logger.info("motion correction (%s)", motion_preset)
-        # correct_motion's peak detection takes the recording's cached noise levels, else draws its noise
-        # chunks unseeded: the motion, and the Sorting after it, then changed from run to run.
-        get_noise_levels(rec, return_in_uV=False, random_slices_kwargs=dict(seed=seed))
-        rec = spre.correct_motion(
-            rec, preset=motion_preset, folder=Path(motion_folder), overwrite=True,
-            **{k: v for k, v in job_kwargs.items() if k in ("n_jobs", "chunk_duration", "progress_bar")},
-        )
+        rec = correct_motion(rec, motion_preset=motion_preset, motion_folder=motion_folder, seed=seed,
+                             job_kwargs=job_kwargs)
     if whitening:
         rec = spre.whiten(rec, dtype="float32", W=whitening_matrix(rec, radius_um=whitening_radius_um, seed=seed))
     return rec
+
+
+def front_end(recording, *, freq_min: float, freq_max: float, common_reference: str, preset: str, seed: int,
+              job_kwargs: dict):
+    """The steps before motion correction: the IBL front end where asked, bandpass, median reference."""
+    if preset == "ibl":
+        recording = _ibl_front_end(recording, seed=seed, job_kwargs=job_kwargs)
+    return filter_and_reference(recording, freq_min=freq_min, freq_max=freq_max, common_reference=common_reference)
+
+
+def correct_motion(recording, *, motion_preset: str, motion_folder: Path, seed: int, job_kwargs: dict):
+    """SpikeInterface's ``correct_motion`` (the motion written to ``motion_folder``): the lazily
+    interpolated recording."""
+    logger.info("motion correction (%s)", motion_preset)
+    # correct_motion's peak detection takes the recording's cached noise levels, else draws its noise
+    # chunks unseeded: the motion, and the Sorting after it, then changed from run to run.
+    get_noise_levels(recording, return_in_uV=False, random_slices_kwargs=dict(seed=seed))
+    return spre.correct_motion(
+        recording, preset=motion_preset, folder=Path(motion_folder), overwrite=True,
+        **{k: v for k, v in job_kwargs.items() if k in ("n_jobs", "chunk_duration", "progress_bar")},
+    )
+
+
+def interpolation_keeps_channels(motion_preset: str) -> bool:
+    """Whether the preset's interpolation returns every channel (``remove_channels`` drops the border ones)."""
+    from spikeinterface.preprocessing.motion import get_motion_parameters_preset
+
+    border = get_motion_parameters_preset(motion_preset)["interpolate_motion_kwargs"].get("border_mode")
+    return border != "remove_channels"
 
 
 def whitening_matrix(recording, *, radius_um: float, seed: int) -> np.ndarray:
@@ -124,24 +146,38 @@ def preprocess_and_cache(recording, *, apply_preprocessing: bool, freq_min: floa
     """Stage 1 as the sorter runs it: :func:`preprocess`, computed once for all later stages.
     Returns (recording, cache folder or None).
 
-    Cached in memory, the traces are cached before whitening, the whitening matrix is
-    estimated from the cache and applied there in place. Why: SpikeInterface's ``whiten``
-    estimates its matrix from random chunks that are filtered again from the raw recording;
-    from memory, estimating and applying it cost half as much. On disk the whitened traces
-    are written in one pass, so that a long recording is not written twice.
+    Filtering is the costly step, so it runs once: the filtered traces are cached, motion is
+    estimated from the cache, and the cache is then rewritten in place, interpolated and
+    whitened (the interpolation and the whitening mix channels of one sample, never samples).
+    Why: ``correct_motion`` detects and localises peaks on its input, and on the lazy chain that
+    pass filtered the whole recording a second time; SpikeInterface's ``whiten`` likewise draws
+    its matrix's chunks from the lazy chain. Without motion correction, a cache on disk is
+    written whitened in one pass, so that a long recording is not written twice.
     """
     mode = cache_mode(recording, cache_preprocessing)
     cache_job_kwargs = _cache_job_kwargs(recording, job_kwargs, user_job_kwargs)
-    chain = dict(apply_preprocessing=apply_preprocessing, freq_min=freq_min, freq_max=freq_max,
-                 common_reference=common_reference, whitening_radius_um=whitening_radius_um,
-                 motion_correction=motion_correction, motion_preset=motion_preset, preset=preset, seed=seed,
-                 motion_folder=Path(folder) / "motion", job_kwargs=job_kwargs)
-    if mode == "memory" and apply_preprocessing and whitening:
-        cached, _ = cache_preprocessed(preprocess(recording, whitening=False, **chain), mode, folder, cache_job_kwargs)
-        _whiten_in_place(cached, whitening_matrix(cached, radius_um=whitening_radius_um, seed=seed))
-        return cached, None
-    return cache_preprocessed(preprocess(recording, whitening=whitening, **chain), mode, folder, cache_job_kwargs,
-                              resume)
+    steps = dict(freq_min=freq_min, freq_max=freq_max, common_reference=common_reference, preset=preset, seed=seed,
+                 job_kwargs=job_kwargs)
+    motion_options = dict(motion_preset=motion_preset, motion_folder=Path(folder) / "motion", seed=seed,
+                          job_kwargs=job_kwargs)
+    corrects_motion = apply_preprocessing and wants_motion_correction(recording, motion_correction)
+    rewrite = (mode == "memory" and apply_preprocessing and (whitening or corrects_motion)) or (
+        mode == "folder" and corrects_motion)
+    if not rewrite or (corrects_motion and not interpolation_keeps_channels(motion_preset)):
+        chain = dict(steps, whitening=whitening, whitening_radius_um=whitening_radius_um,
+                     motion_correction=motion_correction, motion_preset=motion_preset,
+                     motion_folder=motion_options["motion_folder"])
+        return cache_preprocessed(preprocess(recording, apply_preprocessing=apply_preprocessing, **chain), mode,
+                                  folder, cache_job_kwargs, resume)
+    if mode == "folder" and resume and is_complete_cache(Path(folder) / CACHE_FOLDER):
+        return _load_cache(Path(folder) / CACHE_FOLDER)
+    cached, cache = cache_preprocessed(front_end(recording, **steps), mode, folder, cache_job_kwargs, complete=False)
+    source = correct_motion(cached, **motion_options) if corrects_motion else cached
+    matrix = whitening_matrix(source, radius_um=whitening_radius_um, seed=seed) if whitening else None
+    _rewrite_in_place(cached, source, matrix)
+    if cache is not None:
+        _mark_complete(cache)
+    return cached, cache
 
 
 CACHE_CHUNK_BYTES = 8 * 2**20
@@ -163,31 +199,72 @@ def _cache_job_kwargs(recording, job_kwargs: dict, user_job_kwargs: dict) -> dic
         "chunk_size": int(max(job_chunk, by_memory))}
 
 
-def _whiten_in_place(recording, matrix: np.ndarray, block: int = 65_536) -> None:
-    """Whiten a SharedMemoryRecording's own buffers with ``matrix``."""
-    for segment, shm in enumerate(recording.shms):
-        traces = np.ndarray((recording.get_num_samples(segment), recording.get_num_channels()), dtype=np.float32,
-                            buffer=shm.buf)
+def _rewrite_in_place(cached, source, matrix: np.ndarray | None, block: int = 65_536) -> None:
+    """Overwrite the cache's traces, block of samples by block, with ``source``'s (the cache interpolated
+    for motion, or the cache itself), times the whitening ``matrix`` if given. A block of ``source`` only
+    reads the same samples of the cache, so each is read before it is overwritten."""
+    for segment in range(cached.get_num_segments()):
+        traces = _writable_traces(cached, segment)
         for start in range(0, len(traces), block):
-            traces[start:start + block] = traces[start:start + block] @ matrix
+            end = min(start + block, len(traces))
+            chunk = source.get_traces(start_frame=start, end_frame=end, segment_index=segment) if source is not cached \
+                else traces[start:end]
+            traces[start:end] = chunk @ matrix if matrix is not None else chunk
+        if isinstance(traces, np.memmap):
+            traces.flush()
+    # Noise levels cached on the recording (correct_motion's, SpikeInterface keeps them as properties)
+    # describe the traces before the rewrite: detection would threshold the whitened traces with them.
+    for key in cached.get_property_keys():
+        if key.startswith("noise_level_"):
+            cached.delete_property(key)
 
 
-def cache_preprocessed(recording, mode: str, folder: Path, job_kwargs: dict, resume: bool = False):
+def _writable_traces(cached, segment: int) -> np.ndarray:
+    """A writable (samples, channels) view of one segment of a cache: its shared memory, or its binary file."""
+    shape = (cached.get_num_samples(segment), cached.get_num_channels())
+    if hasattr(cached, "shms"):
+        return np.ndarray(shape, dtype=np.float32, buffer=cached.shms[segment].buf)
+    binary = cached._recording_segments[segment]
+    return np.memmap(binary.file_path, dtype=binary.dtype, mode="r+", offset=binary.file_offset, shape=shape)
+
+
+CACHE_FOLDER = "preprocessed"
+CACHE_COMPLETE = "deepspikesort_complete.json"  # written last: a cache without it is redone when resuming
+
+
+def is_complete_cache(cache: Path) -> bool:
+    return (cache / CACHE_COMPLETE).exists()
+
+
+def _mark_complete(cache: Path) -> None:
+    (cache / CACHE_COMPLETE).write_text("{}")
+
+
+def _load_cache(cache: Path):
+    from spikeinterface.core import load
+
+    return load(cache), cache
+
+
+def cache_preprocessed(recording, mode: str, folder: Path, job_kwargs: dict, resume: bool = False,
+                       complete: bool = True):
     """Compute the preprocessing once, so detection, snippets, templates and matching read it instead
     of re-filtering. ``mode`` is 'memory', 'folder' or 'off', as :func:`cache_mode` resolves it.
-    Returns (recording, cache folder or None)."""
+    Returns (recording, cache folder or None). On disk, a complete cache is read back when resuming;
+    ``complete=False``: the caller rewrites it and marks it complete itself."""
     if mode == "off":
         return recording, None
     if mode == "memory":
         return recording.save(format="memory", sharedmem=True, **job_kwargs), None
-    cache = Path(folder) / "preprocessed"
-    if resume and (cache / "binary.json").exists():
-        from spikeinterface.core import load
-
-        return load(cache), cache
+    cache = Path(folder) / CACHE_FOLDER
+    if resume and is_complete_cache(cache):
+        return _load_cache(cache)
     shutil.rmtree(cache, ignore_errors=True)
     logger.info("caching the preprocessed recording on disk (%.1f GB) in %s", float32_bytes(recording) / 1e9, cache)
-    return recording.save(folder=cache, format="binary", **job_kwargs), cache
+    saved = recording.save(folder=cache, format="binary", **job_kwargs)
+    if complete:
+        _mark_complete(cache)
+    return saved, cache
 
 
 def _ibl_front_end(recording, seed: int | None = 0, job_kwargs: dict | None = None):

@@ -3,13 +3,15 @@
 import numpy as np
 import pytest
 import spikeinterface.core as sic
+from spikeinterface.core import get_noise_levels
 from spikeinterface.core.job_tools import fix_job_kwargs
 
 from spikeinterface_deepsort.params import SORTER_PARAMS
 import spikeinterface.preprocessing as spre
 
 from spikeinterface_deepsort.stages.preprocessing import (CACHE_CHUNK_BYTES, MedianReferenceRecording, _cache_job_kwargs,
-                                                   median_by_sort, preprocess, preprocess_and_cache)
+                                                   is_complete_cache, median_by_sort, preprocess,
+                                                   preprocess_and_cache)
 
 JOBS = dict(n_jobs=1, chunk_duration="1s", progress_bar=False)
 
@@ -21,23 +23,46 @@ def recording():
     return recording
 
 
+@pytest.mark.parametrize("motion", ["off", "on"])
 @pytest.mark.parametrize("mode", ["memory", "folder"])
-def test_cached_preprocessing_has_the_traces_of_the_lazy_chain(recording, tmp_path, mode):
-    options = SORTER_PARAMS.group(SORTER_PARAMS.validate({"cache_preprocessing": mode}), "preprocessing")
+def test_cached_preprocessing_has_the_traces_of_the_lazy_chain(recording, tmp_path, mode, motion):
+    options = SORTER_PARAMS.group(SORTER_PARAMS.validate({"cache_preprocessing": mode, "motion_correction": motion}),
+                                  "preprocessing")
     lazy = preprocess(recording, **{k: v for k, v in options.items() if k != "cache_preprocessing"}, seed=1,
-                      motion_folder=tmp_path / "motion", job_kwargs=JOBS)
+                      motion_folder=tmp_path / "lazy_motion", job_kwargs=JOBS)
     cached, cache_folder = preprocess_and_cache(recording, **options, folder=tmp_path, seed=1, resume=False,
                                                 job_kwargs=JOBS, user_job_kwargs={})
-    # In memory the whitening is estimated from and applied to the cached traces in place, on disk it
-    # is written with them: either way the traces are whitened once, as the lazy chain's (up to float32
-    # rounding where the filter's chunk edges differ).
+    # The cache holds the filtered traces, motion is estimated from it and the cache is rewritten in
+    # place interpolated and whitened (on disk without motion: written whitened in one pass); either way
+    # the traces are the lazy chain's, up to float32 rounding where the filter's chunk edges differ.
     expected = lazy.get_traces(start_frame=30_000, end_frame=90_000)
     traces = cached.get_traces(start_frame=30_000, end_frame=90_000)
     assert np.abs(traces - expected).max() < 1e-4 * np.abs(expected).max()
     assert np.allclose(np.std(traces, axis=0), np.std(expected, axis=0), rtol=1e-3)
     assert (cache_folder is not None) == (mode == "folder")
+    assert (tmp_path / "motion").exists() == (motion == "on")
+    # The noise levels the later stages read are those of the traces now in the cache.
+    assert np.array_equal(get_noise_levels(cached, return_in_uV=False, seed=0),
+                          get_noise_levels(cached, return_in_uV=False, seed=0, force_recompute=True))
     if mode == "folder":
-        assert (cache_folder / "binary.json").exists()
+        assert (cache_folder / "binary.json").exists() and is_complete_cache(cache_folder)
+
+
+def test_a_cache_on_disk_is_read_back_when_resuming_only_if_it_was_completed(recording, tmp_path):
+    options = SORTER_PARAMS.group(SORTER_PARAMS.validate({"cache_preprocessing": "folder", "motion_correction": "on"}),
+                                  "preprocessing")
+    run = dict(**options, folder=tmp_path, seed=1, job_kwargs=JOBS, user_job_kwargs={})
+    first, cache = preprocess_and_cache(recording, **run, resume=False)
+    expected = np.array(first.get_traces(end_frame=30_000))  # a copy: the binary cache's traces are a view of its file
+    # A crash during the in-place rewrite leaves the file half filtered, half whitened: not complete.
+    (cache / "deepspikesort_complete.json").unlink()
+    np.memmap(cache / "traces_cached_seg0.raw", dtype=np.float32, mode="r+")[:1000] = 0.0
+    redone, _ = preprocess_and_cache(recording, **run, resume=True)
+    assert np.array_equal(redone.get_traces(end_frame=30_000), expected)
+    # A complete cache is read back as it is (here marked as such after a change the run must not redo).
+    np.memmap(cache / "traces_cached_seg0.raw", dtype=np.float32, mode="r+")[:1000] = 0.0
+    kept, _ = preprocess_and_cache(recording, **run, resume=True)
+    assert np.all(kept.get_traces(end_frame=1000 // recording.get_num_channels()) == 0.0)
 
 
 def test_cache_chunks_are_longer_on_few_channels_and_the_users_setting_wins():
