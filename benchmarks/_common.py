@@ -85,30 +85,34 @@ def command_line(script: str, argv: list[str] | None) -> str:
 # ---------------------------------------------------------------- memory
 
 
-def _status_kib(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+def _pss_kib(pid: int) -> int:
+    """Pss_Anon + Pss_Shmem of one process, in KiB (/proc/<pid>/smaps_rollup, Linux 4.14 and later)."""
+    total = 0
+    with open(f"/proc/{pid}/smaps_rollup") as lines:
+        for line in lines:
+            if line.startswith(("Pss_Anon:", "Pss_Shmem:")):
+                total += int(line.split()[1])
+    return total
 
 
 def tree_memory(root: psutil.Process) -> int:
-    """Memory the process tree really holds, in bytes: every process's private anonymous
-    memory, plus shared memory (SpikeInterface's in-memory cache) counted once.
+    """Physical memory the process tree holds, in bytes: the proportional set size (PSS) of every
+    process's anonymous and shared memory, summed.
 
-    Plain RSS would count the shared cache once per worker, and would include the page cache
-    of memory-mapped files (the on-disk cache, the snippets), which grows with the file but
-    is reclaimable by the kernel, not memory the sort holds.
+    PSS divides each page among the processes that map it, so the sum counts each page once: the
+    shared in-memory cache once however many workers map it, and the pages a forked worker still
+    shares with its parent once (RssAnon, used before session 9, counted them in full in every
+    forked worker: a worker forked from a 1-GB parent added 1 GB). File-backed pages (the
+    memory-mapped on-disk cache and snippets) are left out: that page cache grows with the file
+    and is reclaimable by the kernel, not memory the sort holds.
     """
-    anonymous, shared = 0, 0
+    total = 0
     for member in [root] + root.children(recursive=True):
         try:
-            anonymous += _status_kib(member.pid, "RssAnon")
-            shared = max(shared, _status_kib(member.pid, "RssShmem"))
+            total += _pss_kib(member.pid)
         except (OSError, psutil.Error):
             pass  # a worker that exited between listing and reading
-    return (anonymous + shared) * 1024
+    return total * 1024
 
 
 class PeakMemory:

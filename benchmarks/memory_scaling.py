@@ -1,8 +1,8 @@
 """Peak memory against recording length: 1, 5 and 20 minutes of a 64-channel recording.
 
 Each sort runs in its own fresh process (``_common.run_in_fresh_process``, default parameters
-but ``n_jobs``); the peak memory of that process and all its workers (private anonymous memory
-summed, shared memory once: see ``_common.tree_memory``; polled every 0.2 s) and the process's
+but ``n_jobs``); the peak memory of that process and all its workers (proportional set size of
+anonymous and shared memory, summed: see ``_common.tree_memory``; polled every 0.2 s) and the process's
 wall time are recorded. The bound the sorter must meet: the 20-minute peak is at most 1.3x the
 1-minute one.
 

@@ -4,8 +4,8 @@ Every sorter runs on every case, each in its own fresh Python process by default
 (``--process fresh``: what a script calling ``run_sorter`` once sees, numba compilations and
 torch's start included, and no sorter inherits what another compiled or allocated), or all
 in this process (``--process same``). Wall times compare within a case. Each sorter's peak
-memory is the largest memory of the process running it and its workers (anonymous memory
-summed, shared memory once; see _common.tree_memory), polled every 0.2 s while it
+memory is the largest memory of the process running it and its workers (proportional set size
+of anonymous and shared memory, summed; see _common.tree_memory), polled every 0.2 s while it
 runs, minus what was held before it started. Sorters that are not installed are skipped
 with a note. Scoring: compare_sorter_to_ground_truth
 with exhaustive_gt=True.
@@ -114,7 +114,7 @@ def to_markdown(results: dict, commands: list[str]) -> str:
              "2 CPU cores, `n_jobs=2` for every sorter that takes it; kilosort4 with `torch_device='cpu'`. "
              "Column `process`: `fresh` when the sorter ran in its own new Python process, `same` when all "
              "sorters of the command ran in one process (each then reuses what the earlier ones compiled). Peak memory: "
-             "the sorter's rise of its process's and workers' memory (anonymous memory summed, shared memory once).",
+             "the sorter's rise of its process's and workers' memory (proportional set size of anonymous and shared memory, summed: each page once).",
              ""]
     for case, result in results.items():
         lines += [f"## {case}: {result['num_channels']} channels, {result['num_gt_units']} units, {result['duration_s']:g} s", "",

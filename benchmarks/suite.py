@@ -9,7 +9,7 @@ Peers: tridesclous2, spykingcircus2 and lupin always; mountainsort5 and kilosort
 Scored with SpikeInterface's GroundTruthComparison (exhaustive ground truth, 0.4 ms): mean
 accuracy, well-detected units (accuracy >= 0.8), false-positive and redundant units. Also
 recorded: the process's wall time from start to exit (``process s``), the ``run_sorter`` call's
-own seconds, the peak memory of the process tree (anonymous memory summed, shared once, polled
+own seconds, the peak memory of the process tree (proportional set size of anonymous and shared memory summed, polled
 every 0.2 s during the sort), deepspikesort's seconds per stage (``sorter_output/stages.json``)
 and its start-up (process start to its first stage: interpreter, imports with torch, loading the
 recording, run_sorter's set-up) as a share of the process's wall time. Numba's compilations
@@ -180,7 +180,7 @@ def to_markdown(results: dict, summary: dict, command: str, seeds: int) -> str:
              + "2 shared CPU cores. Accuracy: "
              "GroundTruthComparison, exhaustive ground truth; well detected: accuracy >= 0.8; FP / redundant: "
              "false-positive and redundant units. `process s`: the sort's process from start to exit; `run_sorter s`: "
-             "the call alone. Peak MiB: the process tree during the sort (anonymous memory summed, shared once). "
+             "the call alone. Peak MiB: the process tree during the sort (proportional set size of anonymous and shared memory, summed: each page once; before session 9, anonymous memory summed, which counted a forked worker's pages shared with its parent again). "
              "Times on a shared machine: compare them as ratios within a draw.", "", "## Summary", ""]
     lines += markdown_table(
         ["sorter", "draws", "median accuracy", "well detected (total)", "FP units (total)", "redundant (total)",
