@@ -78,8 +78,11 @@ def fit_units(embedding: np.ndarray, locations: np.ndarray, *, position_weight: 
 def _hdbscan(min_cluster_size: int) -> hdbscan.HDBSCAN:
     min_size = int(min_cluster_size)
     # "leaf" keeps the finest stable clusters: close units stay apart, and over-split ones are
-    # merged by curation (docs/deepcluster.md compares it with "eom").
-    return hdbscan.HDBSCAN(min_cluster_size=min_size, min_samples=min(10, min_size), cluster_selection_method="leaf",
+    # merged by curation (docs/deepcluster.md compares it with "eom"). min_samples = min_cluster_size,
+    # HDBSCAN's own default: the density is smoothed over as many neighbours as a unit must have, so
+    # that the deterministic embedding of a low-SNR unit is not cut into density fragments (with 10,
+    # the embedding needed dropout noise to hold such a unit together: docs/defaults.md).
+    return hdbscan.HDBSCAN(min_cluster_size=min_size, min_samples=min_size, cluster_selection_method="leaf",
                            core_dist_n_jobs=1)
 
 
