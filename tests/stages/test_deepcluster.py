@@ -68,9 +68,11 @@ def test_deepcluster_resumes_after_the_last_finished_round(tmp_path):
 
 def test_final_embedding_is_kept_and_equals_a_fresh_one_with_the_same_noise_seed(tmp_path):
     # The units stage reuses the last round's embedding instead of embedding the training peaks again:
-    # it must be exactly what a fresh pass with the same noise seed gives.
+    # it must be exactly what a fresh pass with the same noise seed gives (stochastic_embedding), or
+    # without it the deterministic pass.
     store, _ = _store(tmp_path)
-    result = _run(store, tmp_path / "dc", seed=3, max_rounds=4, steps_per_round=20, batch_size=64, nmi_stop=0.0)
+    result = _run(store, tmp_path / "dc", seed=3, max_rounds=4, steps_per_round=20, batch_size=64, nmi_stop=0.0,
+                  stochastic_embedding=True)
     assert result.history[-1]["train_loss"] is None and result.embedding is not None
     fresh = embed_snippets(result.model, store, result.train_indices, 64, torch.device("cpu"), noise_seed=3)
     np.testing.assert_array_equal(result.embedding, fresh)
@@ -79,6 +81,10 @@ def test_final_embedding_is_kept_and_equals_a_fresh_one_with_the_same_noise_seed
     plain = embed_snippets(result.model, store, result.train_indices, 64, torch.device("cpu"))
     alone = embed_snippets(result.model, store, result.train_indices[:10], 64, torch.device("cpu"))
     np.testing.assert_allclose(plain[:10], alone, atol=1e-5)  # without noise: independent of the batch
+    deterministic = _run(store, tmp_path / "dc_plain", seed=3, max_rounds=4, steps_per_round=20, batch_size=64,
+                         nmi_stop=0.0)  # the default: no dropout noise
+    np.testing.assert_array_equal(deterministic.embedding, embed_snippets(
+        deterministic.model, store, deterministic.train_indices, 64, torch.device("cpu")))
 
 
 def test_model_loads_from_its_constructor_arguments(tmp_path, sorter_folder):
