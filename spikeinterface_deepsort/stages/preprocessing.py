@@ -144,7 +144,8 @@ def preprocess_and_cache(recording, *, apply_preprocessing: bool, freq_min: floa
                          motion_preset: str, cache_preprocessing: str, preset: str, folder: Path, seed: int,
                          resume: bool, job_kwargs: dict, user_job_kwargs: dict):
     """Stage 1 as the sorter runs it: :func:`preprocess`, computed once for all later stages.
-    Returns (recording, cache folder or None).
+    Returns (recording, cache folder or None). With ``resume``, a cache on disk that was completed
+    is read back; one that was not (a run stopped while writing or rewriting it) is made again.
 
     Filtering is the costly step, so it runs once: the filtered traces are cached, motion is
     estimated from the cache, and the cache is then rewritten in place, interpolated and
@@ -155,28 +156,29 @@ def preprocess_and_cache(recording, *, apply_preprocessing: bool, freq_min: floa
     written whitened in one pass, so that a long recording is not written twice.
     """
     mode = cache_mode(recording, cache_preprocessing)
+    cache = Path(folder) / CACHE_FOLDER
+    if mode == "folder" and resume and is_complete_cache(cache):
+        return _load_cache(cache)
     cache_job_kwargs = _cache_job_kwargs(recording, job_kwargs, user_job_kwargs)
     steps = dict(freq_min=freq_min, freq_max=freq_max, common_reference=common_reference, preset=preset, seed=seed,
                  job_kwargs=job_kwargs)
-    motion_options = dict(motion_preset=motion_preset, motion_folder=Path(folder) / "motion", seed=seed,
-                          job_kwargs=job_kwargs)
+    motion_folder = Path(folder) / "motion"
     corrects_motion = apply_preprocessing and wants_motion_correction(recording, motion_correction)
     rewrite = (mode == "memory" and apply_preprocessing and (whitening or corrects_motion)) or (
         mode == "folder" and corrects_motion)
     if not rewrite or (corrects_motion and not interpolation_keeps_channels(motion_preset)):
-        chain = dict(steps, whitening=whitening, whitening_radius_um=whitening_radius_um,
-                     motion_correction=motion_correction, motion_preset=motion_preset,
-                     motion_folder=motion_options["motion_folder"])
-        return cache_preprocessed(preprocess(recording, apply_preprocessing=apply_preprocessing, **chain), mode,
-                                  folder, cache_job_kwargs, resume)
-    if mode == "folder" and resume and is_complete_cache(Path(folder) / CACHE_FOLDER):
-        return _load_cache(Path(folder) / CACHE_FOLDER)
-    cached, cache = cache_preprocessed(front_end(recording, **steps), mode, folder, cache_job_kwargs, complete=False)
-    source = correct_motion(cached, **motion_options) if corrects_motion else cached
-    matrix = whitening_matrix(source, radius_um=whitening_radius_um, seed=seed) if whitening else None
-    _rewrite_in_place(cached, source, matrix)
+        cached, cache = cache_preprocessed(preprocess(
+            recording, apply_preprocessing=apply_preprocessing, **steps, whitening=whitening,
+            whitening_radius_um=whitening_radius_um, motion_correction=motion_correction, motion_preset=motion_preset,
+            motion_folder=motion_folder), mode, folder, cache_job_kwargs)
+    else:
+        cached, cache = cache_preprocessed(front_end(recording, **steps), mode, folder, cache_job_kwargs)
+        source = correct_motion(cached, motion_preset=motion_preset, motion_folder=motion_folder, seed=seed,
+                                job_kwargs=job_kwargs) if corrects_motion else cached
+        matrix = whitening_matrix(source, radius_um=whitening_radius_um, seed=seed) if whitening else None
+        _rewrite_in_place(cached, source, matrix)
     if cache is not None:
-        _mark_complete(cache)
+        _mark_complete(cache)  # last: its traces are final
     return cached, cache
 
 
@@ -246,25 +248,18 @@ def _load_cache(cache: Path):
     return load(cache), cache
 
 
-def cache_preprocessed(recording, mode: str, folder: Path, job_kwargs: dict, resume: bool = False,
-                       complete: bool = True):
+def cache_preprocessed(recording, mode: str, folder: Path, job_kwargs: dict):
     """Compute the preprocessing once, so detection, snippets, templates and matching read it instead
     of re-filtering. ``mode`` is 'memory', 'folder' or 'off', as :func:`cache_mode` resolves it.
-    Returns (recording, cache folder or None). On disk, a complete cache is read back when resuming;
-    ``complete=False``: the caller rewrites it and marks it complete itself."""
+    Returns (recording, cache folder or None); an earlier cache folder is replaced."""
     if mode == "off":
         return recording, None
     if mode == "memory":
         return recording.save(format="memory", sharedmem=True, **job_kwargs), None
     cache = Path(folder) / CACHE_FOLDER
-    if resume and is_complete_cache(cache):
-        return _load_cache(cache)
     shutil.rmtree(cache, ignore_errors=True)
     logger.info("caching the preprocessed recording on disk (%.1f GB) in %s", float32_bytes(recording) / 1e9, cache)
-    saved = recording.save(folder=cache, format="binary", **job_kwargs)
-    if complete:
-        _mark_complete(cache)
-    return saved, cache
+    return recording.save(folder=cache, format="binary", **job_kwargs), cache
 
 
 def _ibl_front_end(recording, seed: int | None = 0, job_kwargs: dict | None = None):
