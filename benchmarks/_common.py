@@ -31,7 +31,8 @@ import psutil
 BENCHMARKS = Path(__file__).resolve().parent
 RESULTS = BENCHMARKS / "results"
 WORK = BENCHMARKS / "work"
-SHARED = BENCHMARKS.parents[1] / "shared"
+# The team's data (shared/data/README.md) sits beside the clone; DEEPSPIKESORT_SHARED names it when it does not.
+SHARED = Path(os.environ.get("DEEPSPIKESORT_SHARED", BENCHMARKS.parents[1] / "shared"))
 N_JOBS = 2  # the cores of the machine the committed tables were measured on
 WELL_DETECTED = 0.8
 MATCH_DELTA_MS = 0.4  # compare_sorter_to_ground_truth's default window, also the ceiling's

@@ -219,7 +219,11 @@ def real_waveforms(source: str) -> list[dict]:
     waves (sites x 81 samples at 30 kHz, uV)."""
     from scipy.io import loadmat
 
-    mat = loadmat(TEMPLATES / WAVEFORM_FILES[source], squeeze_me=True, struct_as_record=False)
+    path = TEMPLATES / WAVEFORM_FILES[source]
+    if not path.exists():
+        raise FileNotFoundError(f"the hybrid draws need the real waveforms at {path}: put the team's shared/ folder "
+                                "beside the clone, or set DEEPSPIKESORT_SHARED=/path/to/shared")
+    mat = loadmat(path, squeeze_me=True, struct_as_record=False)
     return [{"sites": np.column_stack([np.asarray(u.xC, float), np.asarray(u.yC, float)]),
              "waves": np.asarray(u.waves, float)} for u in np.atleast_1d(mat["uColl"])]
 

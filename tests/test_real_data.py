@@ -21,9 +21,13 @@ from spikeinterface.core import load
 from spikeinterface_deepsort.tools.datasets import locust_tetrode
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCUST = ROOT.parent / "shared" / "data" / "locust"
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the one resolver of the team's shared data
+
+import _common  # noqa: E402
+
+LOCUST = _common.SHARED / "data" / "locust"
 pytestmark = pytest.mark.skipif(not (LOCUST / "info.json").exists(),
-                                reason=f"the locust recording is not at {LOCUST} (shared/data beside the clone)")
+                                reason=f"the locust recording is not at {LOCUST} (shared/ beside the clone, or DEEPSPIKESORT_SHARED)")
 
 
 def readme_raw_binary_command() -> list[str]:
