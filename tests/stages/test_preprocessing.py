@@ -1,5 +1,7 @@
 """Stage 1: the preprocessing chain and its cache."""
 
+import gc
+
 import numpy as np
 import pytest
 import spikeinterface.core as sic
@@ -10,8 +12,8 @@ from spikeinterface_deepsort.params import SORTER_PARAMS
 import spikeinterface.preprocessing as spre
 
 from spikeinterface_deepsort.stages.preprocessing import (CACHE_CHUNK_BYTES, MedianReferenceRecording, _cache_job_kwargs,
-                                                   is_complete_cache, median_by_sort, preprocess,
-                                                   preprocess_and_cache)
+                                                   is_complete_cache, median_by_sort, objects_frozen_for_gc,
+                                                   preprocess, preprocess_and_cache)
 
 JOBS = dict(n_jobs=1, chunk_duration="1s", progress_bar=False)
 
@@ -63,6 +65,18 @@ def test_a_cache_on_disk_is_read_back_when_resuming_only_if_it_was_completed(rec
     np.memmap(cache / "traces_cached_seg0.raw", dtype=np.float32, mode="r+")[:1000] = 0.0
     kept, _ = preprocess_and_cache(recording, **run, resume=True)
     assert np.all(kept.get_traces(end_frame=1000 // recording.get_num_channels()) == 0.0)
+
+
+def test_objects_older_than_the_block_are_left_out_of_garbage_collection_only_inside_it():
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), objects_frozen_for_gc():
+        assert gc.get_freeze_count() > 0  # the objects made so far: gc.collect() no longer walks them
+        fresh = [[]]
+        fresh[0].append(fresh)  # a cycle made inside the block is still collected there
+        del fresh
+        assert gc.collect() >= 2
+        raise RuntimeError("a failed cache pass")
+    assert gc.get_freeze_count() == 0
 
 
 def test_cache_chunks_are_longer_on_few_channels_and_the_users_setting_wins():
