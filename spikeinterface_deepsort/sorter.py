@@ -56,9 +56,8 @@ class DeepSpikeSortSorter(ComponentsBasedSorter):
         check_writable_output(folder, overwrite=remove_existing_folder, kind="sorter",
                               inputs=recording_paths(recording), option="remove_existing_folder=True")
         # SpikeInterface creates the folder before the parameters reach the sorter, so the disk
-        # check assumes the default cache_preprocessing='auto' (on disk beyond 512 MiB): refusing
-        # here leaves nothing behind.
-        check_output_location(folder, recording, cache_preprocessing="auto")
+        # check assumes the default cache_preprocessing (on disk): refusing here leaves nothing behind.
+        check_output_location(folder, recording)
         folder = super().initialize_folder(recording, folder, verbose, remove_existing_folder=True)
         mark_folder(folder, "sorter")
         return folder

@@ -11,6 +11,7 @@ import numpy as np
 from spikeinterface.core import BaseRecording
 
 from .errors import OutputFolderError, RecordingError
+from .params import SORTER_PARAMS
 
 MIN_SAMPLING_FREQUENCY = 10_000.0
 
@@ -181,23 +182,23 @@ def _check_noise_in_uv(recording, excerpts, gains) -> None:
     )
 
 
-def preprocessing_cache_bytes(recording, cache_preprocessing: str = "auto") -> int:
+def preprocessing_cache_bytes(recording, cache_preprocessing: str) -> int:
     """Bytes the preprocessing cache writes into the sorter folder (0 when it stays in memory or is off).
 
     A float32 copy of every channel, on disk when :func:`~spikeinterface_deepsort.settings.cache_mode`
-    says 'folder' ('folder', or 'auto' beyond ``MEMORY_CACHE_LIMIT_BYTES``).
+    says 'folder' ('folder', the default, or 'auto' beyond ``MEMORY_CACHE_LIMIT_BYTES``).
     """
     from .settings import cache_mode, float32_bytes
 
     return int(float32_bytes(recording)) if cache_mode(recording, cache_preprocessing) == "folder" else 0
 
 
-def check_output_location(folder, recording=None, cache_preprocessing: str = "auto") -> None:
+def check_output_location(folder, recording=None, cache_preprocessing: str | None = None) -> None:
     """Raise :class:`OutputFolderError` when ``folder`` cannot be created or written, or its disk is too full.
 
     Creates nothing. The existing-folder rule (refused unless overwriting) is the caller's.
     With ``recording``, the free space must also hold the preprocessing cache when
-    ``cache_preprocessing`` puts it on disk.
+    ``cache_preprocessing`` (the sorter's default if None) puts it on disk.
     """
     folder = Path(folder).absolute()
     existing = folder
@@ -220,6 +221,8 @@ def check_output_location(folder, recording=None, cache_preprocessing: str = "au
             "disk (or fix the permissions)."
         )
     needed = MIN_FREE_BYTES
+    if cache_preprocessing is None:
+        cache_preprocessing = SORTER_PARAMS.defaults()["cache_preprocessing"]
     cache = preprocessing_cache_bytes(recording, cache_preprocessing) if recording is not None else 0
     needed += cache
     free = shutil.disk_usage(existing).free
