@@ -191,7 +191,7 @@ SORTER_PARAMS = ParamSchema(
         # units
         Param("position_weight", 1.0, _NUMBER, "Weight of the peak's position on the probe (in units of 20 µm) beside the standardised learned embedding when units are formed.", "units", minimum=0.0),
         Param("min_cluster_size", 30, (int,), "HDBSCAN's minimum cluster size when units are formed from the embedding; smaller clusters are outliers.", "units", minimum=2),
-        Param("small_unit_size", 0, (int,), "The peaks left as outliers by the first HDBSCAN pass are clustered again with this minimum cluster size, so that slow-firing units (fewer spikes than min_cluster_size) get a unit; 0 turns the second pass off.", "units", minimum=0),
+        Param("small_unit_size", 10, (int,), "The peaks left as outliers by the first HDBSCAN pass are clustered again with this minimum cluster size, so that slow-firing units (fewer spikes than min_cluster_size) get a unit; curation keeps such a unit only when no first-pass unit nearby has a similar template and its template stands well out of the noise. 0 turns the second pass off.", "units", minimum=0),
         Param("merge_max_template_diff", 0.3, _NUMBER, "Curation before matching: nearby units (main channels within 50 µm) whose templates differ by less than this (normalised L1, SpikeInterface's definition) and whose spike trains share one refractory period are merged, most similar first; 0 switches merging off.", "curation", minimum=0.0, maximum=1.0),
         # matching
         Param("matching_method", "circus-omp", (str,), "SpikeInterface template matching engine used to find all spikes, overlapping ones included; 'none' keeps the clustered peaks only.", "matching", choices=("circus-omp", "tdc-peeler", "wobble", "nearest", "none")),

@@ -26,7 +26,7 @@ from .learning.torch_utils import seed_everything, torch_threads
 from .params import SORTER_PARAMS
 from .run_folder import RunFolder
 from .settings import RunSettings, resolve_seed, resolve_settings
-from .stages.curation import merge_over_split_units
+from .stages.curation import curate_units
 from .stages.deepcluster import embedding_noise_seed, run_deepcluster
 from .stages.detection import detect, estimate_noise_levels
 from .stages.matching import estimate_templates, find_spikes, spikes_to_sorting
@@ -86,7 +86,7 @@ def _sort(recording, run: RunFolder, p: dict, s: RunSettings):
     with run.stage("deepcluster"):
         trained = _deepcluster(store, run, p, s, broadcast_object(_round_zero(rec, peaks, noise_levels, run, p, s)))
     with run.stage("units"):
-        peak_labels = run.cached_array("peak_labels", lambda: label_all_peaks(
+        peak_labels, first_small_label = run.cached_arrays(("peak_labels", "first_small_label"), lambda: label_all_peaks(
             trained, store, **group(p, "units"), batch_size=p["batch_size"], device=s.device,
             noise_seed=embedding_noise_seed(p["stochastic_embedding"], s.seed)))
         n_units = len(np.unique(peak_labels[peak_labels >= 0]))
@@ -97,9 +97,10 @@ def _sort(recording, run: RunFolder, p: dict, s: RunSettings):
     template_options = dict(template_ms_before=p["template_ms_before"], template_ms_after=p["template_ms_after"],
                             template_radius_um=p["template_radius_um"], min_template_snr=p["min_template_snr"])
     with run.stage("curation"):
-        unit_labels = run.cached_array("unit_labels", lambda: merge_over_split_units(
+        unit_labels = run.cached_array("unit_labels", lambda: curate_units(
             estimate_templates(rec, peaks, peak_labels, noise_levels, **template_options, job_kwargs=s.reader_job_kwargs),
-            peaks, peak_labels, p["merge_max_template_diff"], total_samples=rec.get_total_samples(),
+            peaks, peak_labels, noise_levels, first_small_label=int(first_small_label),
+            max_template_diff=p["merge_max_template_diff"], total_samples=rec.get_total_samples(),
             dead_time_ms=p["exclude_sweep_ms"]))
         logger.info("%d units after merging over-split ones", len(np.unique(unit_labels[unit_labels >= 0])))
     with run.stage("templates"):

@@ -145,14 +145,19 @@ class RunFolder:
 
     def cached_array(self, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``name``.npy read back when resuming and present; else computed and saved atomically."""
-        path = self.path / f"{name}.npy"
-        if self.resume and path.exists():
-            return np.load(path)
-        array = compute()
-        tmp = path.with_name(f"{name}.tmp.npy")
-        np.save(tmp, array)
-        os.replace(tmp, path)  # a killed run never leaves a truncated stage file
-        return array
+        return self.cached_arrays((name,), lambda: (compute(),))[0]
+
+    def cached_arrays(self, names: tuple[str, ...], compute: Callable[[], tuple]) -> tuple[np.ndarray, ...]:
+        """Several results of one computation, each as :meth:`cached_array` keeps it (all read back or none)."""
+        paths = [self.path / f"{name}.npy" for name in names]
+        if self.resume and all(path.exists() for path in paths):
+            return tuple(np.load(path) for path in paths)
+        arrays = tuple(np.asarray(array) for array in compute())
+        for path, array in zip(paths, arrays):
+            tmp = path.with_name(f"{path.stem}.tmp.npy")
+            np.save(tmp, array)
+            os.replace(tmp, path)  # a killed run never leaves a truncated stage file
+        return arrays
 
     def cached_templates(self, compute: Callable[[], object], recording):
         """The templates for matching, read back when resuming (``templates.npz``), else computed and saved."""

@@ -63,7 +63,7 @@ class DeepClusterClustering:
                 trained = runner(store, **SORTER_PARAMS.group(p, "deepcluster"), folder=folder / "deepcluster",
                                  num_channels=recording.get_num_channels(), device=device, seed=seed,
                                  progress=bool(params.get("verbose", False)), **extra)
-                peak_labels = label_all_peaks(trained, store, **SORTER_PARAMS.group(p, "units"),
+                peak_labels, _ = label_all_peaks(trained, store, **SORTER_PARAMS.group(p, "units"),
                                               batch_size=p["batch_size"], device=device,
                                               noise_seed=embedding_noise_seed(p["stochastic_embedding"], seed))
         finally:

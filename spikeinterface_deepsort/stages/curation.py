@@ -19,6 +19,13 @@ Measured on the drifting Neuropixels case: split pairs differed by 0.32-0.54.
 The most similar pair merges first and the merged unit's template (the spike-count
 weighted mean) is compared again, so chains of fragments join one at a time.
 
+Units of the outliers' second pass (``small_unit_size``) hold few peaks, and most are pieces of a
+unit the first pass formed (its spikes cut off by HDBSCAN) rather than a slow-firing neuron of its
+own. Before merging, such a unit is dropped (its peaks become outliers) when its template differs
+from a first-pass unit's nearby by less than ``FRAGMENT_MAX_DIFF``, or when its template's peak is
+under ``SMALL_UNIT_MIN_SNR`` times the noise level (a few noise crossings average to a template
+that still passes ``min_template_snr``).
+
 Why not SpikeInterface's ``auto_merge_units``: it implements the same tests, but it first
 compiles numba kernels (template similarity, correlograms), 10-18 s in every new process,
 which was a quarter of the whole sort of a one-minute recording. Here everything is a few
@@ -37,6 +44,12 @@ MAX_CROSS_CONTAMINATION = 0.25
 MAX_PRESENCE_OVERLAP = 0.25
 DRIFT_EXTRA_DIFF = 0.25
 PRESENCE_BIN_S = 5.0
+# Dev draws (dev-hybrid32, dev-3col48-lowrate), small_unit_size=10: second-pass units that matched no
+# true unit differed from a first-pass unit by 0.31-0.53, the slow units it found by 0.61-0.72.
+FRAGMENT_MAX_DIFF = 0.55
+# The same runs with that rule: 31 of the 36 second-pass units left that matched no true unit had a template
+# peak under 4 noise levels, and 8 of the 11 that matched one (agreement 0.54-1.0) 4.4 and more.
+SMALL_UNIT_MIN_SNR = 4.0
 
 
 def presence_overlap(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
@@ -81,6 +94,54 @@ def respects_refractory_period(train_a, train_b, window: int, total_samples: int
     return cross_coincidences(train_a, train_b, window, dead) <= MAX_CROSS_CONTAMINATION * expected
 
 
+def curate_units(templates, peaks: np.ndarray, labels: np.ndarray, noise_levels: np.ndarray, *, first_small_label: int,
+                 max_template_diff: float, total_samples: int, dead_time_ms: float) -> np.ndarray:
+    """Stage 6: the second pass's fragments and faint units dropped (:func:`drop_fragment_units`), then
+    over-split units merged (:func:`merge_over_split_units`). ``templates``: the mean templates of ``labels``'
+    units; ``noise_levels``: per channel, in the templates' units."""
+    labels = drop_fragment_units(templates, labels, noise_levels, first_small_label)
+    kept = [u for u in templates.unit_ids if np.any(labels == u)]
+    if len(kept) < len(templates.unit_ids):
+        templates = templates.select_units(kept)
+    return merge_over_split_units(templates, peaks, labels, max_template_diff, total_samples, dead_time_ms)
+
+
+def drop_fragment_units(templates, labels: np.ndarray, noise_levels: np.ndarray, first_small_label: int) -> np.ndarray:
+    """``labels`` where the second pass's units (labels from ``first_small_label`` on) are outliers (-1) when
+    their template is within FRAGMENT_MAX_DIFF of a first-pass unit's (main channels within MAX_DISTANCE_UM)
+    or peaks under SMALL_UNIT_MIN_SNR noise levels. ``templates``: the mean templates of ``labels``' units
+    (unit id = label)."""
+    unit_ids = np.asarray(templates.unit_ids)
+    small = np.flatnonzero(unit_ids >= first_small_label)
+    first = np.flatnonzero(unit_ids < first_small_label)
+    if len(small) == 0 or len(first) == 0:
+        return labels
+    max_lag = int(round(MAX_LAG_MS * templates.sampling_frequency / 1000.0))
+    dense = templates.get_dense_templates().astype(np.float64)
+    support = templates.sparsity.mask
+    main = _main_positions(templates, dense)
+    peak_snr = (np.abs(dense).max(axis=1) / np.asarray(noise_levels, np.float64)).max(axis=1)
+    out = labels.copy()
+    for i in small:
+        if peak_snr[i] < SMALL_UNIT_MIN_SNR:
+            out[labels == unit_ids[i]] = -1
+            continue
+        near = [j for j in first if main is None or np.linalg.norm(main[i] - main[j]) <= MAX_DISTANCE_UM]
+        for j in near:
+            union = support[i] | support[j]
+            if template_difference(dense[i][:, union], dense[j][:, union], max_lag) < FRAGMENT_MAX_DIFF:
+                out[labels == unit_ids[i]] = -1
+                break
+    return out
+
+
+def _main_positions(templates, dense: np.ndarray) -> np.ndarray | None:
+    """Position of each unit's main channel (largest absolute template), None without a probe."""
+    if templates.probe is None:
+        return None
+    return templates.probe.contact_positions[np.abs(dense).max(axis=1).argmax(axis=1)]
+
+
 def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max_template_diff: float,
                            total_samples: int, dead_time_ms: float = 0.0) -> np.ndarray:
     """Labels (0..n-1, -1 for outliers) where the fragments of one unit carry one label.
@@ -97,16 +158,15 @@ def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max
     dead = min(int(round(dead_time_ms * fs / 1000.0)), window - 1)
     unit_ids = [int(u) for u in templates.unit_ids]
     dense = templates.get_dense_templates().astype(np.float64)
-    positions = templates.probe.contact_positions if templates.probe is not None else None
     support = templates.sparsity.mask.copy()
-    main_channel = np.abs(dense).max(axis=1).argmax(axis=1)
+    main = _main_positions(templates, dense)
     # One time axis over segments so that coincidences never pair spikes of different segments.
     times = peaks["sample_index"].astype(np.int64) + peaks["segment_index"].astype(np.int64) * (total_samples + 10 * window)
 
     bins = np.arange(0, times.max() + 1 + int(PRESENCE_BIN_S * fs), int(PRESENCE_BIN_S * fs)) if len(times) else np.arange(2)
     state = {
         u: dict(template=np.where(support[i], dense[i], 0.0), count=int((labels == u).sum()), support=support[i],
-                train=np.sort(times[labels == u]), position=None if positions is None else positions[main_channel[i]],
+                train=np.sort(times[labels == u]), position=None if main is None else main[i],
                 presence=np.histogram(times[labels == u], bins)[0])
         for i, u in enumerate(unit_ids)
     }

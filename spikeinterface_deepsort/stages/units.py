@@ -33,6 +33,7 @@ class UnitFinder:
     location_centre: np.ndarray
     position_weight: float
     clusterer: hdbscan.HDBSCAN | None = None
+    first_small_label: int = 0  # labels from here on were formed by the second pass (small_unit_size)
 
     def features(self, embedding: np.ndarray, locations: np.ndarray) -> np.ndarray:
         # One global scale keeps the embedding's own relative variances (no per-axis whitening).
@@ -55,7 +56,8 @@ def fit_units(embedding: np.ndarray, locations: np.ndarray, *, position_weight: 
               small_unit_size: int = 0) -> tuple[UnitFinder, np.ndarray]:
     """Fit the unit finder on the training peaks; return it and their labels (-1 = outlier).
 
-    With ``small_unit_size``, the first pass's outliers are clustered again with that minimum size:
+    With ``small_unit_size``, the first pass's outliers are clustered again with that minimum size
+    (their labels follow the first pass's: from ``finder.first_small_label`` on):
     a slow-firing unit has too few spikes for ``min_cluster_size`` (a 0.3-Hz unit fires 27 times in
     90 s), and left among the outliers it would never get a template. Lowering ``min_cluster_size``
     itself splits large units into small pieces; the outliers alone hold few of those."""
@@ -68,6 +70,7 @@ def fit_units(embedding: np.ndarray, locations: np.ndarray, *, position_weight: 
     features = finder.features(embedding, locations)
     finder.clusterer = _hdbscan(min_cluster_size).fit(features)
     labels = finder.clusterer.labels_.astype(np.int64)
+    finder.first_small_label = int(labels.max()) + 1
     outliers = np.flatnonzero(labels < 0)
     if small_unit_size > 0 and len(outliers) >= 2 * small_unit_size:
         small = _hdbscan(small_unit_size).fit(features[outliers]).labels_.astype(np.int64)
@@ -90,8 +93,10 @@ EMBEDDING_CHUNK = 50_000  # peaks embedded and assigned at a time: memory stays 
 
 
 def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position_weight: float, min_cluster_size: int,
-                    small_unit_size: int, batch_size: int, noise_seed: int | None, device) -> np.ndarray:
+                    small_unit_size: int, batch_size: int, noise_seed: int | None, device) -> tuple[np.ndarray, int]:
     """Fit units on the training peaks, then assign every other peak chunk by chunk (-1 = outlier).
+    Returns the labels and the first label of the units the second pass formed (``small_unit_size``;
+    one past the last label when it formed none): those hold training peaks only.
 
     After ``run_isosplit_rounds`` (``trained.labels`` set) its clusters are the training peaks' units and
     the other peaks take the label of their nearest training peaks (``propagate_labels``)."""
@@ -104,9 +109,11 @@ def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position
         reference = (train_embedding, train_locations)
         train_features = isosplit_features(train_embedding, train_locations)
         finder, train_labels = None, trained.labels
+        first_small_label = int(train_labels.max()) + 1
     else:
         finder, train_labels = fit_units(train_embedding, train_locations, position_weight=position_weight,
                                          min_cluster_size=min_cluster_size, small_unit_size=small_unit_size)
+        first_small_label = finder.first_small_label
     labels = np.full(len(store), -1, dtype=np.int64)
     labels[trained.train_indices] = train_labels
     others = np.setdiff1d(np.arange(len(store)), trained.train_indices)
@@ -119,7 +126,7 @@ def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position
                                              isosplit_features(embedding, store.locations[index], reference))
         else:
             labels[index] = finder.predict(embedding, store.locations[index])
-    return labels
+    return labels, first_small_label
 
 ISOSPLIT_MIN_CLUSTER = 10  # SpikeInterface's iterative-isosplit default: a 0.3-Hz unit's 27 spikes still form one
 ISOSPLIT_POSITION_UM = 20.0  # about the contact pitch: one pitch weighs like one embedding standard deviation

@@ -72,7 +72,7 @@ def trained(sorter_folder):
 def test_every_peak_is_labelled(trained, monkeypatch):
     result, store = trained
     options = dict(position_weight=1.0, min_cluster_size=30, small_unit_size=0, batch_size=256, noise_seed=None, device=CPU)
-    labels = label_all_peaks(result, store, **options)
+    labels, _ = label_all_peaks(result, store, **options)
     assert labels.shape == (len(store),) and labels.dtype == np.int64
     assert labels.min() >= -1 and len(np.unique(labels[labels >= 0])) >= 2
     assert np.mean(labels >= 0) > 0.5
@@ -84,10 +84,10 @@ def test_every_peak_is_labelled(trained, monkeypatch):
                                 min_cluster_size=30)
     np.testing.assert_array_equal(labels[result.train_indices], train_labels)
     given = DeepClusterResult(model=result.model, train_indices=result.train_indices, embedding=embedding)
-    np.testing.assert_array_equal(label_all_peaks(given, store, **options), labels)
+    np.testing.assert_array_equal(label_all_peaks(given, store, **options)[0], labels)
     # In chunks of any size: the same labels (memory stays flat on long recordings).
     monkeypatch.setattr(units, "EMBEDDING_CHUNK", 97)
-    np.testing.assert_array_equal(label_all_peaks(given, store, **options), labels)
+    np.testing.assert_array_equal(label_all_peaks(given, store, **options)[0], labels)
 
 
 # pseudo_labels="isosplit"
@@ -156,7 +156,7 @@ def test_isosplit_rounds_train_on_the_clusters_and_report_every_round(tmp_path, 
     assert len(result.round_labels) == len(result.history) + 1 >= 2
     np.testing.assert_array_equal(result.round_labels[0], truth)
     assert result.labels is result.round_labels[-1] and result.embedding.shape == (len(truth), 16)
-    peak_labels = label_all_peaks(result, store, **SORTER_PARAMS.group(SORTER_PARAMS.defaults(), "units"),
+    peak_labels, _ = label_all_peaks(result, store, **SORTER_PARAMS.group(SORTER_PARAMS.defaults(), "units"),
                                   batch_size=64, noise_seed=None, device=torch.device("cpu"))
     np.testing.assert_array_equal(peak_labels, result.labels)
 
@@ -175,7 +175,7 @@ def test_label_all_peaks_uses_the_rounds_clusters_and_propagates_the_rest(tmp_pa
     embedding = np.eye(3)[truth] * 10 + rng.normal(0, 0.1, (len(truth), 3))
     monkeypatch.setattr(units, "embed_snippets", lambda model, store, index, *args, **kwargs: embedding[index])
     trained = DeepClusterResult(None, train, embedding=embedding[train], labels=truth[train])
-    out = label_all_peaks(trained, store, position_weight=1.0, min_cluster_size=30, small_unit_size=0, batch_size=64, noise_seed=None,
+    out, _ = label_all_peaks(trained, store, position_weight=1.0, min_cluster_size=30, small_unit_size=0, batch_size=64, noise_seed=None,
                           device=torch.device("cpu"))
     np.testing.assert_array_equal(out, truth)
 
