@@ -114,7 +114,7 @@ def drop_fragment_units(templates, labels: np.ndarray, noise_levels: np.ndarray,
     unit_ids = np.asarray(templates.unit_ids)
     small = np.flatnonzero(unit_ids >= first_small_label)
     first = np.flatnonzero(unit_ids < first_small_label)
-    if len(small) == 0 or len(first) == 0:
+    if len(small) == 0:
         return labels
     max_lag = int(round(MAX_LAG_MS * templates.sampling_frequency / 1000.0))
     dense = templates.get_dense_templates().astype(np.float64)
