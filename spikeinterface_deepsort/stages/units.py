@@ -33,7 +33,6 @@ class UnitFinder:
     location_centre: np.ndarray
     position_weight: float
     clusterer: hdbscan.HDBSCAN | None = None
-    first_small_label: int = 0  # labels from here on were formed by the second pass (small_unit_size)
 
     def features(self, embedding: np.ndarray, locations: np.ndarray) -> np.ndarray:
         # One global scale keeps the embedding's own relative variances (no per-axis whitening).
@@ -57,7 +56,7 @@ def fit_units(embedding: np.ndarray, locations: np.ndarray, *, position_weight: 
     """Fit the unit finder on the training peaks; return it and their labels (-1 = outlier).
 
     With ``small_unit_size``, the first pass's outliers are clustered again with that minimum size
-    (their labels follow the first pass's: from ``finder.first_small_label`` on):
+    (their labels follow the first pass's, ``finder.clusterer.labels_``):
     a slow-firing unit has too few spikes for ``min_cluster_size`` (a 0.3-Hz unit fires 27 times in
     90 s), and left among the outliers it would never get a template. Lowering ``min_cluster_size``
     itself splits large units into small pieces; the outliers alone hold few of those."""
@@ -70,7 +69,6 @@ def fit_units(embedding: np.ndarray, locations: np.ndarray, *, position_weight: 
     features = finder.features(embedding, locations)
     finder.clusterer = _hdbscan(min_cluster_size).fit(features)
     labels = finder.clusterer.labels_.astype(np.int64)
-    finder.first_small_label = int(labels.max()) + 1
     outliers = np.flatnonzero(labels < 0)
     if small_unit_size > 0 and len(outliers) >= 2 * small_unit_size:
         small = _hdbscan(small_unit_size).fit(features[outliers]).labels_.astype(np.int64)
@@ -113,7 +111,7 @@ def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position
     else:
         finder, train_labels = fit_units(train_embedding, train_locations, position_weight=position_weight,
                                          min_cluster_size=min_cluster_size, small_unit_size=small_unit_size)
-        first_small_label = finder.first_small_label
+        first_small_label = int(finder.clusterer.labels_.max()) + 1
     labels = np.full(len(store), -1, dtype=np.int64)
     labels[trained.train_indices] = train_labels
     others = np.setdiff1d(np.arange(len(store)), trained.train_indices)
