@@ -25,8 +25,6 @@ import json
 import logging
 import os
 import shutil
-import signal
-import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -268,7 +266,6 @@ class RunFolder:
         which could leave the process (and so PyTorch's training) single-threaded. threadpoolctl
         with no limit changes nothing and restores every pool's size on exit.
         """
-        _stop_if_interrupted()
         path = self.path / "stages.json"
         durations = json.loads(path.read_text()) if path.exists() else {}
         logger.info("stage %s: started", name)
@@ -279,34 +276,4 @@ class RunFolder:
         durations[name] = round(seconds, 3)
         path.write_text(json.dumps(durations, indent=2))
         logger.info("stage %s: done in %.1f s", name, seconds)
-        _stop_if_interrupted()
 
-
-_INTERRUPTED = threading.Event()
-
-
-def _interrupt_handler(signum, frame):
-    _INTERRUPTED.set()
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def stop_at_stage_boundary_on_ctrl_c():
-    """For the command line: SIGINT raises KeyboardInterrupt as Python's own handler does, and is
-    remembered, so that a Ctrl-C whose exception is lost inside a library's worker pool still stops
-    the sort at the next stage boundary (its results so far are kept for --resume). The previous
-    handler is restored after; outside the main thread, where signals cannot be handled, nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    _INTERRUPTED.clear()
-    previous = signal.signal(signal.SIGINT, _interrupt_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _stop_if_interrupted() -> None:
-    if _INTERRUPTED.is_set():
-        raise KeyboardInterrupt

@@ -74,22 +74,3 @@ def test_an_unsaved_recording_is_explained_with_the_option_to_pass(tmp_path):
     (tmp_path / "spikeinterface_recording.json").write_text('{"warning": "not serializable"}')
     with pytest.raises(OutputFolderError, match="not serialisable.*--recording"):
         RunFolder(tmp_path / "sorter_output").load_recording()
-
-
-def test_a_ctrl_c_lost_inside_a_stage_stops_the_sort_at_the_stage_end(tmp_path, monkeypatch):
-    import threading
-
-    import spikeinterface_deepsort.run_folder as run_folder
-
-    monkeypatch.setattr(run_folder, "_INTERRUPTED", threading.Event())  # this process's flag left clean
-    run = RunFolder(tmp_path)
-    with pytest.raises(KeyboardInterrupt):
-        with run.stage("detection"):
-            try:
-                run_folder._interrupt_handler(2, None)
-            except KeyboardInterrupt:
-                pass  # what a library's worker pool may do with it
-    assert "detection" in json.loads((tmp_path / "stages.json").read_text())  # the finished stage is kept
-    with pytest.raises(KeyboardInterrupt):
-        with run.stage("snippets"):
-            pass

@@ -8,7 +8,6 @@ are printed as one line and the process exits with status 2.
 
 from __future__ import annotations
 
-import _thread
 import argparse
 import importlib
 import logging
@@ -39,16 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt_again(unraisable) -> None:
-    """``sys.unraisablehook``: a Ctrl-C that lands in a C callback (numba's compiler calls back into Python
-    through ctypes) cannot propagate there, and Python would print its traceback and drop it; it is raised
-    again in the main thread instead, so the command stops with its own message."""
-    if issubclass(unraisable.exc_type, KeyboardInterrupt):
-        _thread.interrupt_main()
-    else:
-        sys.__unraisablehook__(unraisable)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -61,17 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     console.setLevel(logging.WARNING if args.quiet else logging.INFO)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[console],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    hook, sys.unraisablehook = sys.unraisablehook, _interrupt_again
     try:
         return int(args.func(args) or 0)
     except DeepSortError as error:
         print(f"deepspikesort {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as interrupt:  # a command may say how to continue (its message)
-        print(f"deepspikesort {args.command}: interrupted. {interrupt}".rstrip(" ."), file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"deepspikesort {args.command}: interrupted.", file=sys.stderr)
         return 130
-    finally:
-        sys.unraisablehook = hook
 
 
 if __name__ == "__main__":

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import OutputFolderError, ParameterError, RecordingError
 from ..output_folders import check_writable_output, mark_folder, remove_own_folder
 from ..params import SORTER_PARAMS
-from ..run_folder import stop_at_stage_boundary_on_ctrl_c
 from ..validation import check_output_location
 
 
@@ -71,6 +74,32 @@ def _resume_hint(args) -> str:
             f"--output {args.output} --resume")
 
 
+@contextmanager
+def _exit_on_ctrl_c(message: str):
+    """Ctrl-C ends the process at once with ``message`` on stderr and exit status 130.
+
+    Python's own handler raises KeyboardInterrupt wherever the main thread happens to be, and inside
+    numba's compiler and SpikeInterface's thread pools that is not safe: a C callback swallows the
+    exception (the sort runs on), or it leaves llvmlite's lock taken and the pool's threads wait on it
+    for ever (both seen with a Ctrl-C during detection). Every stage writes its output under a
+    temporary name and renames it when complete, so stopping here is what a kill does, and --resume
+    continues from the last finished stage (tests/test_resume.py kills a sort mid-training and resumes).
+    os.write, not print: the handler may run while the main thread is inside a write to stderr."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def stop(signum, frame):
+        os.write(2, f"\ndeepspikesort sort: interrupted. {message}\n".encode())
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_sort_command(args: argparse.Namespace) -> int:
     import spikeinterface.sorters as ss
 
@@ -92,17 +121,14 @@ def run_sort_command(args: argparse.Namespace) -> int:
             "(probeinterface.write_probeinterface) or a .prb file."
         )
     t0 = time.perf_counter()
-    try:
-        with stop_at_stage_boundary_on_ctrl_c():
-            if args.resume:
-                sorting = resume_sorting(output, verbose=not args.quiet, params=params, recording=recording,
-                                         force=args.force)
-            else:
-                sorting = ss.run_sorter("deepspikesort", recording, folder=output,
-                                        remove_existing_folder=args.overwrite, verbose=not args.quiet,
-                                        **_run_params(params, args.quiet))
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(_resume_hint(args)) from None
+    with _exit_on_ctrl_c(_resume_hint(args)):
+        if args.resume:
+            sorting = resume_sorting(output, verbose=not args.quiet, params=params, recording=recording,
+                                     force=args.force)
+        else:
+            sorting = ss.run_sorter("deepspikesort", recording, folder=output,
+                                    remove_existing_folder=args.overwrite, verbose=not args.quiet,
+                                    **_run_params(params, args.quiet))
     print(f"{len(sorting.unit_ids)} units, {sorting.to_spike_vector().size} spikes in "
           f"{time.perf_counter() - t0:.1f} s; Sorting saved in {output / 'sorter_output' / 'sorting'}")
     return 0

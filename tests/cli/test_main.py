@@ -51,15 +51,3 @@ def test_quiet_sends_only_warnings_to_the_console(tmp_path, capsys):
     finally:
         root.handlers, _ = saved
         root.setLevel(saved[1])
-
-
-def test_a_ctrl_c_that_a_c_callback_swallowed_is_raised_again_in_the_main_thread():
-    import time
-    import types
-
-    from spikeinterface_deepsort.cli.main import _interrupt_again
-
-    with pytest.raises(KeyboardInterrupt):
-        _interrupt_again(types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(),
-                                               exc_traceback=None, err_msg=None, object=None))
-        time.sleep(1.0)  # the interrupt arrives at the next bytecode, well before this ends
