@@ -21,6 +21,7 @@ import shutil
 
 import numpy as np
 
+from .compiled_kernels import cache_compiled_kernels
 from .learning.distributed import broadcast_object, is_main_process
 from .learning.torch_utils import seed_everything, torch_threads
 from .params import SORTER_PARAMS
@@ -56,6 +57,7 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
     run.save_seed(seed)
     settings = resolve_settings(params, seed, progress=verbose)
     seed_everything(seed)
+    cache_compiled_kernels()
     # One PyTorch thread count for the whole sort: DeepCluster's and motion's sums depend on it.
     with run.logging_to_file(verbose), torch_threads(settings.torch_threads):
         logger.info("sorting %s on %s with %d channels, %.1f s, seed %d", recording.__class__.__name__,

@@ -7,7 +7,8 @@ import spikeinterface_deepsort
 
 PACKAGE = Path(spikeinterface_deepsort.__file__).parent
 NAME = "spikeinterface_deepsort"
-BASE = {"errors", "params", "settings", "validation", "io", "run_folder", "output_folders", "version"}
+BASE = {"errors", "params", "settings", "validation", "io", "run_folder", "output_folders", "version",
+        "compiled_kernels"}
 # What each layer may import from the package, besides itself and the base modules.
 ALLOWED = {
     "base": set(),
