@@ -220,16 +220,17 @@ def test_quiet_sort_prints_the_result_only(user_files, tmp_path):
     assert len(done.stdout.strip().splitlines()) == 1 and "units" in done.stdout
 
 
-@pytest.mark.parametrize("delay_s", [0.0, 1.0])  # at the stage boundary, and inside detection's numba compilation
-def test_ctrl_c_says_how_to_resume(user_files, tmp_path, delay_s):
+# At a stage boundary, and in the middle of DeepCluster's training (long enough to be there for sure).
+@pytest.mark.parametrize("wait_for, steps", [("stage preprocessing: done", 30), ("stage deepcluster: started", 1500)])
+def test_ctrl_c_says_how_to_resume(user_files, tmp_path, wait_for, steps):
     out = tmp_path / "out"
-    process = subprocess.Popen(cli("sort", *raw_args(user_files), "--output", str(out), *FAST),
+    options = ["--param", f"steps_per_round={steps}", "--param", "max_training_peaks=2000"]
+    process = subprocess.Popen(cli("sort", *raw_args(user_files), "--output", str(out), *options),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = out / "sorter_output" / "deepspikesort.log"
     deadline = time.monotonic() + 300
-    while not (log.exists() and "stage preprocessing: done" in log.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(delay_s)
+    while not (log.exists() and wait_for in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)  # at once: a Ctrl-C raised inside numba's compiler could hang it
     assert process.returncode == 130, err
