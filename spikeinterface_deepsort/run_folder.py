@@ -276,4 +276,3 @@ class RunFolder:
         durations[name] = round(seconds, 3)
         path.write_text(json.dumps(durations, indent=2))
         logger.info("stage %s: done in %.1f s", name, seconds)
-
