@@ -57,7 +57,7 @@ PACKAGE_NAMES = {
     "raw_pca_features": "spikeinterface_deepsort.stages.deepcluster",
     "run_deepcluster": "spikeinterface_deepsort.stages.deepcluster",
     "fit_units": "spikeinterface_deepsort.stages.units",
-    "torch_threads": "spikeinterface_deepsort.learning.torch_utils",
+    "cpu_threads": "spikeinterface_deepsort.learning.torch_utils",
 }
 
 

@@ -30,7 +30,7 @@ import torch
 import _common
 from _common import (MATCH_DELTA_MS, SORTER_PARAMS, detect, embed_snippets, embedding_noise_seed, estimate_noise_levels,
                      extract_snippets, fit_units, label_peaks_with_truth, peaks_sorting, preprocess, raw_pca_features,
-                     run_deepcluster, torch_threads)
+                     run_deepcluster, cpu_threads)
 
 WORK = _common.WORK / "features"
 
@@ -71,7 +71,7 @@ def main() -> int:
         "deepcluster + position, no augmentation": dict(augment=False),
         "deepcluster + position, deterministic embedding": dict(stochastic_embedding=False),
     }
-    with torch_threads(params["torch_threads"]):
+    with cpu_threads(params["torch_threads"]):
         for name, change in variants.items():
             settings = dict(params, **change)
             t0 = time.perf_counter()

@@ -23,7 +23,7 @@ import numpy as np
 
 from .compiled_kernels import cache_compiled_kernels
 from .learning.distributed import broadcast_object, is_main_process
-from .learning.torch_utils import seed_everything, torch_threads
+from .learning.torch_utils import cpu_threads, seed_everything
 from .params import SORTER_PARAMS
 from .run_folder import RunFolder
 from .settings import RunSettings, resolve_seed, resolve_settings
@@ -58,8 +58,8 @@ def run_deepspikesort(recording, folder, params: dict | None = None, verbose: bo
     settings = resolve_settings(params, seed, progress=verbose)
     seed_everything(seed)
     cache_compiled_kernels()
-    # One PyTorch thread count for the whole sort: DeepCluster's and motion's sums depend on it.
-    with run.logging_to_file(verbose), torch_threads(settings.torch_threads):
+    # One thread count (PyTorch, BLAS, OpenMP) for the whole sort: DeepCluster's and motion's sums depend on it.
+    with run.logging_to_file(verbose), cpu_threads(settings.torch_threads):
         logger.info("sorting %s on %s with %d channels, %.1f s, seed %d", recording.__class__.__name__,
                     settings.device, recording.get_num_channels(), recording.get_total_duration(), seed)
         return _sort(recording, run, params, settings)
@@ -155,6 +155,6 @@ def _join_deepcluster(run: RunFolder, params: dict) -> None:
     settings = resolve_settings(params, run.run_seed(), progress=False)  # rank 0's, saved before the snippets
     seed_everything(settings.seed)
     store = SnippetStore.load(run.snippets_path)
-    with torch_threads(settings.torch_threads):
+    with cpu_threads(settings.torch_threads):
         _deepcluster(store, run, params, settings, broadcast_object(None))
     return None

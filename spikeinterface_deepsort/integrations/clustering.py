@@ -36,7 +36,7 @@ class DeepClusterClustering:
 
     @classmethod
     def main_function(cls, recording, peaks, params, job_kwargs=dict()):
-        from ..learning.torch_utils import seed_everything, torch_threads
+        from ..learning.torch_utils import seed_everything, cpu_threads
         from ..settings import resolve_device, resolve_seed
         from ..stages.deepcluster import embedding_noise_seed, run_deepcluster
         from ..stages.snippets import extract_snippets
@@ -59,7 +59,7 @@ class DeepClusterClustering:
                                                                         seed, job_kwargs)
             else:
                 runner = run_deepcluster
-            with torch_threads(p["torch_threads"]):
+            with cpu_threads(p["torch_threads"]):
                 trained = runner(store, **SORTER_PARAMS.group(p, "deepcluster"), folder=folder / "deepcluster",
                                  num_channels=recording.get_num_channels(), device=device, seed=seed,
                                  progress=bool(params.get("verbose", False)), **extra)

@@ -5,8 +5,9 @@ import random
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_info
 
-from spikeinterface_deepsort.learning.torch_utils import seed_everything, torch_generator, torch_threads
+from spikeinterface_deepsort.learning.torch_utils import cpu_threads, seed_everything, torch_generator
 
 
 def _draws(rng):
@@ -32,16 +33,23 @@ def test_torch_generator_is_independent_of_the_global_state():
     assert torch.equal(a, b) and not torch.equal(a, torch.randperm(20, generator=torch_generator(4)))
 
 
-def test_torch_threads_sets_and_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with torch_threads(1):
+def blas_and_openmp_threads() -> list[int]:
+    return [pool["num_threads"] for pool in threadpool_info()]
+
+
+def test_cpu_threads_sets_and_restores_pytorch_and_the_thread_pools():
+    torch_before, pools_before = torch.get_num_threads(), blas_and_openmp_threads()
+    assert pools_before, "NumPy's BLAS should be among the pools threadpoolctl sees"
+    with cpu_threads(1):
         assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with torch_threads(0):
+        assert set(blas_and_openmp_threads()) == {1}  # PCA's BLAS, k-means' OpenMP
+    assert torch.get_num_threads() == torch_before and blas_and_openmp_threads() == pools_before
+    with cpu_threads(0):
         assert torch.get_num_threads() == 1  # at least one
-    with torch_threads(None):
-        assert torch.get_num_threads() == before  # PyTorch's own setting
+    with cpu_threads(None):
+        assert torch.get_num_threads() == torch_before  # PyTorch's own setting
+        assert blas_and_openmp_threads() == pools_before
     with pytest.raises(RuntimeError):
-        with torch_threads(1):
+        with cpu_threads(1):
             raise RuntimeError("a failure inside the block")
-    assert torch.get_num_threads() == before  # restored after an error too
+    assert torch.get_num_threads() == torch_before and blas_and_openmp_threads() == pools_before  # restored after an error too

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ...errors import ParameterError
 from ...output_folders import check_writable_output, folder_kind, mark_folder
-from ...learning.torch_utils import torch_threads
+from ...learning.torch_utils import cpu_threads
 from .evaluation import METRICS
 from .experiment import FoldModel, TrainingSettings, score_test, train_fold
 from .folds import FoldSplit, stratified_folds
@@ -218,7 +218,7 @@ def run_benchmark(datasets: list[WaveformDataset], output: str | Path, settings:
     storage = settings.storage or default_storage(output)
     n_studies = sum(1 if is_multitask(name) else len(datasets) for name in settings.models)
     rows, fold_rows = [], []
-    with torch_threads(settings.threads), tqdm(total=n_studies * settings.n_trials, desc="multitask", unit="trial",
+    with cpu_threads(settings.threads), tqdm(total=n_studies * settings.n_trials, desc="multitask", unit="trial",
                                                disable=not progress) as bar:
         for model_name in settings.models:
             model_rows, model_fold_rows = _benchmark_model(model_name, datasets, splits, settings, storage, output, bar)
