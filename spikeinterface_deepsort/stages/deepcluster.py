@@ -98,6 +98,38 @@ def cluster_pseudo_labels(features: np.ndarray, k: int, seed: int) -> np.ndarray
     return labels
 
 
+MIN_PSEUDO_CLASS = 30  # HDBSCAN's min_cluster_size: a pseudo-class smaller than a unit HDBSCAN could form is a boundary sliver
+
+
+def intersect_partitions(partitions: list[np.ndarray], min_size: int = MIN_PSEUDO_CLASS) -> np.ndarray:
+    """Classes 0..n-1 = the non-empty intersections of the partitions' clusters. An intersection of
+    fewer than ``min_size`` points (the points near a boundary that the runs drew differently) joins
+    the largest intersection inside its cluster of the first partition."""
+    _, combined = np.unique(np.stack(partitions, axis=1), axis=0, return_inverse=True)
+    combined = combined.ravel()
+    counts = np.bincount(combined)
+    out = combined.copy()
+    first = partitions[0]
+    for cluster in np.unique(first):
+        members = first == cluster
+        inside = np.unique(combined[members])
+        slivers = inside[counts[inside] < min_size]
+        out[members & np.isin(combined, slivers)] = inside[np.argmax(counts[inside])]
+    return np.unique(out, return_inverse=True)[1].ravel().astype(np.int64)
+
+
+def pseudo_labels_of_runs(features: np.ndarray, k: int, seed: int, runs: int) -> np.ndarray:
+    """``runs`` k-means partitions from different starts, intersected: two units stay apart in the
+    training labels when any start separates them. One start often gives a small unit the cluster of
+    a large neighbour on the same channels (and spends the cluster it saved on cutting another unit);
+    the network then learns to map both units together and HDBSCAN cannot part them again."""
+    partitions = [cluster_pseudo_labels(features, k, seed + KMEANS_SEED_STEP * run) for run in range(runs)]
+    return partitions[0] if runs == 1 else intersect_partitions(partitions)
+
+
+KMEANS_SEED_STEP = 7919  # far from the rounds' seed + round_index
+
+
 def make_loader(dataset, batch_size: int, sampler=None) -> DataLoader:
     """Batches read from the memory-mapped snippets, in order unless a sampler decides; on a GPU
     machine two worker processes prefetch them into pinned memory so the GPU never waits for the disk."""
@@ -163,7 +195,8 @@ CHECKPOINT = "deepcluster_checkpoint.pt"
 
 
 def run_deepcluster(store: SnippetStore, *, folder: Path, num_channels: int, max_training_peaks: int,
-                    embedding_dim: int, cluster_factor: float, max_rounds: int, steps_per_round: int, nmi_stop: float,
+                    embedding_dim: int, cluster_factor: float, kmeans_runs: int, max_rounds: int, steps_per_round: int,
+                    nmi_stop: float,
                     batch_size: int, learning_rate: float, stochastic_embedding: bool, augment: bool,
                     device: torch.device, seed: int, pseudo_labels: str = "kmeans", progress: bool = True,
                     resume: bool = False) -> DeepClusterResult:
@@ -205,13 +238,15 @@ def run_deepcluster(store: SnippetStore, *, folder: Path, num_channels: int, max
                                                                         device, noise_seed)
         # 2. Pseudo-labels by k-means (rank 0), and whether the assignments have settled.
         labels, nmi, finished = broadcast_object(
-            _cluster_round(store, train_indices, embedding, k, previous, history, nmi_stop, seed, round_index)
+            _cluster_round(store, train_indices, embedding, k, kmeans_runs, previous, history, nmi_stop, seed,
+                           round_index)
             if main else None)
-        row = {"round": round_index + 1, "n_clusters": k, "nmi": nmi, "train_loss": None, "train_accuracy": None}
+        n_classes = int(labels.max()) + 1  # k, or more where several k-means runs were intersected
+        row = {"round": round_index + 1, "n_clusters": n_classes, "nmi": nmi, "train_loss": None, "train_accuracy": None}
         # 3. Train on them, unless settled.
         if not finished:
             embedding = None  # the model changes: this round's embedding is out of date
-            trained = _train_round(model, train_set, labels, k, steps_per_round=steps_per_round, batch_size=batch_size,
+            trained = _train_round(model, train_set, labels, n_classes, steps_per_round=steps_per_round, batch_size=batch_size,
                                    learning_rate=learning_rate, device=device, seed=seed, round_index=round_index,
                                    progress=progress)
             row["train_loss"] = trained.history[-1]["train_loss"]
@@ -222,14 +257,14 @@ def run_deepcluster(store: SnippetStore, *, folder: Path, num_channels: int, max
         history.append(row)
         # 4. Checkpoint the round.
         if main:
-            _save_round(model, encoder_kwargs, k, history, labels, finished, folder)
+            _save_round(model, encoder_kwargs, n_classes, history, labels, finished, folder)
         previous = labels
         if finished:
             break
     return DeepClusterResult(model, train_indices, history, embedding)
 
 
-def _cluster_round(store, train_indices, embedding, k, previous, history, nmi_stop, seed, round_index):
+def _cluster_round(store, train_indices, embedding, k, kmeans_runs, previous, history, nmi_stop, seed, round_index):
     """(pseudo-labels, NMI with the previous round's, settled?) of one round."""
     if embedding is None:
         # Warm start: the first pseudo-labels come from PCA of the raw snippets, which
@@ -240,7 +275,7 @@ def _cluster_round(store, train_indices, embedding, k, previous, history, nmi_st
         # Pseudo-labels come from the embedding alone: the network sees snippets centred on
         # their peak, not where the peak is, so labels that depend on position are unlearnable.
         features = reduce_embedding(embedding, 32, seed)
-    labels = cluster_pseudo_labels(features, k, seed + round_index)
+    labels = pseudo_labels_of_runs(features, k, seed + round_index, kmeans_runs)
     nmi = None if previous is None else float(normalized_mutual_info_score(previous, labels))
     previous_nmi = history[-1]["nmi"] if history else None
     # Settled: consecutive assignments agree, or their agreement stopped rising (k-means

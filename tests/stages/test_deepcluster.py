@@ -5,8 +5,10 @@ import torch
 from spikeinterface_deepsort.stages.deepcluster import (
     choose_training_peaks,
     cluster_pseudo_labels,
+    intersect_partitions,
     embed_snippets,
     number_of_clusters,
+    pseudo_labels_of_runs,
     run_deepcluster,
 )
 from spikeinterface_deepsort.params import SORTER_PARAMS
@@ -32,6 +34,29 @@ def test_pseudo_labels_have_no_empty_cluster():
     features[:5] += 100  # an extreme outlier group pulls centroids
     labels = cluster_pseudo_labels(features, 12, seed=0)
     assert np.all(np.bincount(labels, minlength=12) > 0)
+
+
+def test_intersected_partitions_keep_a_pair_apart_that_one_run_merged():
+    # 100 points of a large unit and 60 of a small one: the first run merges them (cluster 0), the
+    # second separates them; 5 points of the large unit that the second run drew elsewhere are a sliver.
+    first = np.array([0] * 160 + [1] * 80)
+    second = np.array([0] * 95 + [2] * 5 + [1] * 60 + [2] * 80)
+    labels = intersect_partitions([first, second], min_size=30)
+    large, small, other = labels[:100], labels[100:160], labels[160:]
+    assert len(set(large)) == 1 and len(set(small)) == 1 and len(set(other)) == 1  # the sliver rejoined its unit
+    assert len({large[0], small[0], other[0]}) == 3 and labels.max() == 2
+
+
+def test_one_kmeans_run_gives_the_single_run_labels_and_more_runs_no_slivers():
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal(c, 1.0, size=(n, 4)) for c, n in ((0, 400), (4, 60), (9, 300))])
+    assert np.array_equal(pseudo_labels_of_runs(features, 10, seed=3, runs=1), cluster_pseudo_labels(features, 10, seed=3))
+    labels = pseudo_labels_of_runs(features, 10, seed=3, runs=3)
+    first = cluster_pseudo_labels(features, 10, seed=3)
+    assert labels.max() + 1 >= 10  # at least the first run's classes
+    for label in np.unique(labels):  # every class is a whole first-run cluster or at least 30 points
+        members = labels == label
+        assert members.sum() >= 30 or len(np.unique(first[members])) == 1
 
 
 def _run(store, folder, seed=0, resume=False, **settings):
