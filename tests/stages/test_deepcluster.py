@@ -3,10 +3,11 @@ import pandas as pd
 import torch
 
 from spikeinterface_deepsort.stages.deepcluster import (
+    MIN_PSEUDO_CLASS,
     choose_training_peaks,
     cluster_pseudo_labels,
-    intersect_partitions,
     embed_snippets,
+    intersect_partitions,
     number_of_clusters,
     pseudo_labels_of_runs,
     run_deepcluster,
@@ -54,9 +55,9 @@ def test_one_kmeans_run_gives_the_single_run_labels_and_more_runs_no_slivers():
     labels = pseudo_labels_of_runs(features, 10, seed=3, runs=3)
     first = cluster_pseudo_labels(features, 10, seed=3)
     assert labels.max() + 1 >= 10  # at least the first run's classes
-    for label in np.unique(labels):  # every class is a whole first-run cluster or at least 30 points
+    for label in np.unique(labels):  # every class is a whole first-run cluster or no sliver
         members = labels == label
-        assert members.sum() >= 30 or len(np.unique(first[members])) == 1
+        assert members.sum() >= MIN_PSEUDO_CLASS or len(np.unique(first[members])) == 1
 
 
 def _run(store, folder, seed=0, resume=False, **settings):
