@@ -98,9 +98,9 @@ def cluster_pseudo_labels(features: np.ndarray, k: int, seed: int) -> np.ndarray
     return labels
 
 
-# Intersections smaller than this are boundary slivers, folded back. Twice HDBSCAN's min_cluster_size: with 30,
-# three runs cut the reference case's large units into pieces (0.889 -> 0.881); with 60 they kept dev-tetrode-noisy's
-# small unit apart on 2 of 3 seeds and the reference case at 0.889 (dev split, docs/defaults.md).
+# Intersections smaller than this are boundary slivers, folded back (kmeans_runs > 1). Twice HDBSCAN's
+# min_cluster_size: with 30, three runs cut the reference case's large units into pieces (0.889 -> 0.881); with 60
+# they kept dev-tetrode-noisy's small unit apart on 2 of 3 seeds and the reference case at 0.889 (docs/defaults.md).
 MIN_PSEUDO_CLASS = 60
 
 
