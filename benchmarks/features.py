@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 import _common
-from _common import (MATCH_DELTA_MS, SORTER_PARAMS, detect, embed_snippets, embedding_noise_seed, estimate_noise_levels,
-                     extract_snippets, fit_units, label_peaks_with_truth, peaks_sorting, preprocess, raw_pca_features,
-                     run_deepcluster, cpu_threads)
+from _common import (MATCH_DELTA_MS, SORTER_PARAMS, cpu_threads, detect, embed_snippets, embedding_noise_seed,
+                     estimate_noise_levels, extract_snippets, fit_units, label_peaks_with_truth, peaks_sorting,
+                     preprocess, raw_pca_features, run_deepcluster)
 
 WORK = _common.WORK / "features"
 

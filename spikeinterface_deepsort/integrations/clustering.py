@@ -36,7 +36,7 @@ class DeepClusterClustering:
 
     @classmethod
     def main_function(cls, recording, peaks, params, job_kwargs=dict()):
-        from ..learning.torch_utils import seed_everything, cpu_threads
+        from ..learning.torch_utils import cpu_threads, seed_everything
         from ..settings import resolve_device, resolve_seed
         from ..stages.deepcluster import embedding_noise_seed, run_deepcluster
         from ..stages.snippets import extract_snippets

@@ -44,7 +44,8 @@ def cpu_threads(n_threads: int | None):
     unit formation run on few thousand points, where a second thread gains nothing alone but
     waits at every barrier for a core when other programs share them (reference case beside
     two busy processes: DeepCluster 1.76x its time alone with the pools at 2 threads, 1.57x at
-    one; the labels are the same). ``None`` keeps PyTorch's and the pools' own settings (one
+    one). The pools' thread count can also change the last bits of their sums, and so the
+    Sorting (one dev draw of 20 runs changed when it was fixed at one). ``None`` keeps PyTorch's and the pools' own settings (one
     thread per core unless the caller set another). The count does not depend on ``n_jobs``,
     so changing n_jobs does not change the Sorting.
     """

@@ -121,6 +121,9 @@ def intersect_partitions(partitions: list[np.ndarray], min_size: int = MIN_PSEUD
     return np.unique(out, return_inverse=True)[1].ravel().astype(np.int64)
 
 
+KMEANS_SEED_STEP = 7919  # far from the rounds' seed + round_index
+
+
 def pseudo_labels_of_runs(features: np.ndarray, k: int, seed: int, runs: int) -> np.ndarray:
     """``runs`` k-means partitions from different starts, intersected: two units stay apart in the
     training labels when any start separates them. One start often gives a small unit the cluster of
@@ -129,8 +132,6 @@ def pseudo_labels_of_runs(features: np.ndarray, k: int, seed: int, runs: int) ->
     partitions = [cluster_pseudo_labels(features, k, seed + KMEANS_SEED_STEP * run) for run in range(runs)]
     return partitions[0] if runs == 1 else intersect_partitions(partitions)
 
-
-KMEANS_SEED_STEP = 7919  # far from the rounds' seed + round_index
 
 
 def make_loader(dataset, batch_size: int, sampler=None) -> DataLoader:
@@ -198,9 +199,9 @@ CHECKPOINT = "deepcluster_checkpoint.pt"
 
 
 def run_deepcluster(store: SnippetStore, *, folder: Path, num_channels: int, max_training_peaks: int,
-                    embedding_dim: int, cluster_factor: float, kmeans_runs: int, max_rounds: int, steps_per_round: int,
-                    nmi_stop: float,
-                    batch_size: int, learning_rate: float, stochastic_embedding: bool, augment: bool,
+                    embedding_dim: int, cluster_factor: float, kmeans_runs: int, max_rounds: int,
+                    steps_per_round: int, nmi_stop: float, batch_size: int, learning_rate: float,
+                    stochastic_embedding: bool, augment: bool,
                     device: torch.device, seed: int, pseudo_labels: str = "kmeans", progress: bool = True,
                     resume: bool = False) -> DeepClusterResult:
     """Train the snippet encoder DeepCluster-style; see the module docstring.
@@ -245,13 +246,14 @@ def run_deepcluster(store: SnippetStore, *, folder: Path, num_channels: int, max
                            round_index)
             if main else None)
         n_classes = int(labels.max()) + 1  # k, or more where several k-means runs were intersected
-        row = {"round": round_index + 1, "n_clusters": n_classes, "nmi": nmi, "train_loss": None, "train_accuracy": None}
+        row = {"round": round_index + 1, "n_clusters": n_classes, "nmi": nmi, "train_loss": None,
+               "train_accuracy": None}
         # 3. Train on them, unless settled.
         if not finished:
             embedding = None  # the model changes: this round's embedding is out of date
-            trained = _train_round(model, train_set, labels, n_classes, steps_per_round=steps_per_round, batch_size=batch_size,
-                                   learning_rate=learning_rate, device=device, seed=seed, round_index=round_index,
-                                   progress=progress)
+            trained = _train_round(model, train_set, labels, n_classes, steps_per_round=steps_per_round,
+                                   batch_size=batch_size, learning_rate=learning_rate, device=device, seed=seed,
+                                   round_index=round_index, progress=progress)
             row["train_loss"] = trained.history[-1]["train_loss"]
             row["train_accuracy"] = trained.history[-1]["train_accuracy"]
             if main:

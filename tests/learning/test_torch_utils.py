@@ -52,4 +52,5 @@ def test_cpu_threads_sets_and_restores_pytorch_and_the_thread_pools():
     with pytest.raises(RuntimeError):
         with cpu_threads(1):
             raise RuntimeError("a failure inside the block")
-    assert torch.get_num_threads() == torch_before and blas_and_openmp_threads() == pools_before  # restored after an error too
+    # restored after an error too
+    assert torch.get_num_threads() == torch_before and blas_and_openmp_threads() == pools_before
