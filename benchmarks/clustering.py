@@ -5,7 +5,12 @@ global common median reference where there are >= 8 channels, local whitening wi
 no motion correction, also on drift draws), save the result once, detect peaks once
 (``locally_exclusive``, 5 MAD, 100 um), then label those same peaks with each method:
 
-  deepcluster          this package's clustering method, its defaults (find_clusters_from_peaks)
+  deepcluster          this package's clustering method, its defaults (find_clusters_from_peaks): the learned
+                       embedding, HDBSCAN, its outliers assigned, the sorter's curation
+  deepcluster-pca      the same method with features="pca": the raw snippets' principal components in place
+                       of the learned embedding, every other step the same (what the network adds)
+  deepcluster-uncurated  the method as it was before session 17: HDBSCAN's units as they are (curate=False,
+                       assign_outliers=False)
   iterative-hdbscan    spykingcircus2's clustering method in SpikeInterface 0.105.3
   iterative-isosplit   lupin's and tridesclous2's (both call it, with their own settings of its
                        window and radii; here with the method's defaults, as the others)
@@ -53,10 +58,12 @@ import draws as draw_family
 from _common import MATCH_DELTA_MS, N_JOBS, ground_truth_summary, label_peaks_with_truth, markdown_table, peaks_sorting
 
 WORK = _common.WORK / "clustering"
-METHODS = ["deepcluster", "deepcluster-isosplit", "deepcluster-isosplit-4rounds",
+METHODS = ["deepcluster", "deepcluster-pca", "deepcluster-uncurated", "deepcluster-isosplit", "deepcluster-isosplit-4rounds",
            "deepcluster-isosplit-nodropout", "iterative-hdbscan", "iterative-isosplit", "pca+position+hdbscan",
            "ceiling"]
-VARIANTS = {"deepcluster-isosplit": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2)),
+VARIANTS = {"deepcluster-pca": ("deepcluster", dict(features="pca")),
+            "deepcluster-uncurated": ("deepcluster", dict(curate=False, assign_outliers=False)),
+            "deepcluster-isosplit": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2)),
             "deepcluster-isosplit-4rounds": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=4, nmi_stop=1.0)),
             "deepcluster-isosplit-nodropout": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2,
                                                                    stochastic_embedding=False))}
@@ -143,7 +150,7 @@ def cluster(method: str, *, recording, peaks: np.ndarray, noise_levels: np.ndarr
         _, labels, extra = find_clusters_from_peaks(recording, peaks, method=base, method_kwargs=kwargs,
                                                     extra_outputs=True, job_kwargs=JOB_KWARGS)
         return np.asarray(labels, dtype=np.int64), extra["round_labels"]
-    kwargs = {} if method == "deepcluster" else dict(noise_levels=noise_levels, seed=SEED)
+    kwargs = dict(noise_levels=noise_levels) if method == "deepcluster" else dict(noise_levels=noise_levels, seed=SEED)
     _, labels = find_clusters_from_peaks(recording, peaks, method=method, method_kwargs=kwargs, job_kwargs=JOB_KWARGS)
     return np.asarray(labels, dtype=np.int64)
 

@@ -5,6 +5,9 @@
     3. snippets           windows on each peak's neighbour channels, memory-mapped on disk
     4. deepcluster        a CNN encoder trained by rounds of embed -> k-means -> train
     5. units              HDBSCAN on the learned embedding and the peak's position
+                          (local_split: each unit split again on its own channels' SVD features)
+                          (clustering="iterative-hdbscan" | "iterative-isosplit": SpikeInterface's clustering
+                          of the peaks instead of stages 3-5)
     6. curation           over-split units merged (template similarity + refractory period)
     7. templates          mean templates of the final units
     8. matching           template matching over the whole recording (SpikeInterface)
@@ -33,7 +36,8 @@ from .stages.detection import detect, estimate_noise_levels
 from .stages.matching import estimate_templates, find_spikes, spikes_to_sorting
 from .stages.preprocessing import preprocess_and_cache
 from .stages.snippets import SnippetStore, extract_snippets
-from .stages.units import iterative_isosplit_labels, label_all_peaks, run_isosplit_rounds
+from .stages.splitting import split_units_locally
+from .stages.units import label_all_peaks, run_isosplit_rounds, spikeinterface_clustering_labels
 from .validation import check_recording
 
 logger = logging.getLogger("spikeinterface_deepsort")
@@ -82,17 +86,16 @@ def _sort(recording, run: RunFolder, p: dict, s: RunSettings):
         broadcast_object(False)  # torchrun workers waiting for DeepCluster can leave
         return run.save_empty_sorting(recording, f"only {len(peaks)} peaks were detected (too short or too quiet)")
 
-    with run.stage("snippets"):
-        store = _snippets(rec, peaks, run, p, s)
-    broadcast_object(True)  # snippets are on disk: torchrun workers join DeepCluster
-    with run.stage("deepcluster"):
-        trained = _deepcluster(store, run, p, s, broadcast_object(_round_zero(rec, peaks, noise_levels, run, p, s)))
-    with run.stage("units"):
-        peak_labels, first_small_label = run.cached_arrays(("peak_labels", "first_small_label"), lambda: label_all_peaks(
-            trained, store, **group(p, "units"), batch_size=p["batch_size"], device=s.device,
-            noise_seed=embedding_noise_seed(p["stochastic_embedding"], s.seed)))
-        n_units = len(np.unique(peak_labels[peak_labels >= 0]))
-        logger.info("%d units from the embedding, %d outlier peaks dropped", n_units, int((peak_labels < 0).sum()))
+    if p["clustering"] == "deepcluster":
+        peak_labels, first_small_label = _learned_units(rec, peaks, noise_levels, run, p, s)
+    else:
+        broadcast_object(False)  # no DeepCluster: torchrun workers can leave
+        with run.stage("units"):
+            peak_labels = run.cached_array("peak_labels", lambda: spikeinterface_clustering_labels(
+                rec, peaks, noise_levels, method=p["clustering"], seed=s.seed, job_kwargs=s.reader_job_kwargs))
+        first_small_label = int(peak_labels.max()) + 1  # no second pass: every unit is a first-pass one
+    n_units = len(np.unique(peak_labels[peak_labels >= 0]))
+    logger.info("%d units from %s, %d outlier peaks dropped", n_units, p["clustering"], int((peak_labels < 0).sum()))
     if n_units == 0:
         return run.save_empty_sorting(recording, "no unit could be formed from the detected peaks")
 
@@ -124,6 +127,25 @@ def _sort(recording, run: RunFolder, p: dict, s: RunSettings):
     return sorting
 
 
+def _learned_units(rec, peaks, noise_levels, run: RunFolder, p: dict, s: RunSettings):
+    """Stages 3-5 (snippets, DeepCluster, units, and with local_split the split): each peak's unit (-1:
+    outlier) and the first label of the units HDBSCAN's second pass formed."""
+    with run.stage("snippets"):
+        store = _snippets(rec, peaks, run, p, s)
+    broadcast_object(True)  # snippets are on disk: torchrun workers join DeepCluster
+    with run.stage("deepcluster"):
+        trained = _deepcluster(store, run, p, s, broadcast_object(_round_zero(rec, peaks, noise_levels, run, p, s)))
+    with run.stage("units"):
+        labels, first_small_label = run.cached_arrays(("peak_labels", "first_small_label"), lambda: label_all_peaks(
+            trained, store, **SORTER_PARAMS.group(p, "units"), batch_size=p["batch_size"], device=s.device,
+            noise_seed=embedding_noise_seed(p["stochastic_embedding"], s.seed)))
+    if not p["local_split"]:
+        return labels, first_small_label
+    with run.stage("split"):
+        return run.cached_arrays(("split_labels", "split_first_small_label"), lambda: split_units_locally(
+            rec, peaks, labels, int(first_small_label), seed=s.seed, job_kwargs=s.reader_job_kwargs))
+
+
 def _snippets(rec, peaks, run: RunFolder, p: dict, s: RunSettings) -> SnippetStore:
     if run.resume and SnippetStore.is_complete(run.snippets_path):
         return SnippetStore.load(run.snippets_path)
@@ -136,8 +158,8 @@ def _round_zero(rec, peaks, noise_levels, run: RunFolder, p: dict, s: RunSetting
     """pseudo_labels="isosplit": round 0's clusters, SpikeInterface's iterative-isosplit of the same peaks."""
     if p["pseudo_labels"] != "isosplit":
         return None
-    return run.cached_array("round_zero_labels", lambda: iterative_isosplit_labels(
-        rec, peaks, noise_levels, s.seed, s.reader_job_kwargs))
+    return run.cached_array("round_zero_labels", lambda: spikeinterface_clustering_labels(
+        rec, peaks, noise_levels, method="iterative-isosplit", seed=s.seed, job_kwargs=s.reader_job_kwargs))
 
 
 def _deepcluster(store: SnippetStore, run: RunFolder, p: dict, s: RunSettings, round_zero: np.ndarray | None):

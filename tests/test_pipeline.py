@@ -10,6 +10,7 @@ from spikeinterface_deepsort import run_deepspikesort
 from spikeinterface_deepsort.tools.datasets import ground_truth_recording
 
 STAGE_FILES = ["peaks.npy", "noise_levels.npy", "snippets/snippets.npy", "deepcluster/deepcluster_history.csv",
+               "split_labels.npy",
                "peak_labels.npy", "templates.npz", "stages.json",
                "deepspikesort.log", "sorting"]
 
@@ -56,6 +57,17 @@ def test_without_matching_the_clustered_peaks_are_the_spikes(small_case, tmp_pat
     peaks = np.load(tmp_path / "peaks.npy")
     assert 0 < sorting.to_spike_vector().size <= len(peaks)
     assert set(sorting.to_spike_vector()["sample_index"]) <= set(peaks["sample_index"])
+
+
+def test_spikeinterface_clustering_replaces_the_learned_stages(small_case, tmp_path, fast_params):
+    """clustering="iterative-hdbscan": SpikeInterface's clustering of the same peaks, then our curation and
+    matching; no snippets, no network."""
+    recording, gt = small_case
+    sorting = run_deepspikesort(recording, tmp_path, dict(fast_params, clustering="iterative-hdbscan"), verbose=False)
+    assert not (tmp_path / "snippets").exists() and not (tmp_path / "deepcluster").exists()
+    assert (tmp_path / "peak_labels.npy").exists() and (tmp_path / "templates.npz").exists()
+    perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
+    assert (perf["accuracy"] > 0.8).sum() >= 4
 
 
 def test_each_stage_signature_names_the_parameters_it_reads():

@@ -78,3 +78,20 @@ class SnippetClassifier(nn.Module):
 
     def forward(self, snippets: torch.Tensor) -> torch.Tensor:
         return self.head(torch.relu(self.encoder(snippets)))
+
+
+class PCAEncoder(nn.Module):
+    """The principal components of the raw snippets as a fixed linear encoder: what the learned
+    embedding replaces (the sorter's ``features="pca"``), used by the same downstream stages."""
+
+    def __init__(self, mean: torch.Tensor, components: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("components", torch.as_tensor(components, dtype=torch.float32))
+        self.embedding_dim = int(self.components.shape[0])
+
+    def forward(self, snippets: torch.Tensor) -> torch.Tensor:
+        return (snippets.flatten(1) - self.mean) @ self.components.T
+
+    def embed(self, snippets: torch.Tensor) -> torch.Tensor:
+        return self.forward(snippets)

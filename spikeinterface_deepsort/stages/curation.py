@@ -21,10 +21,11 @@ weighted mean) is compared again, so chains of fragments join one at a time.
 
 Units of the outliers' second pass (``small_unit_size``) hold few peaks, and most are pieces of a
 unit the first pass formed (its spikes cut off by HDBSCAN) rather than a slow-firing neuron of its
-own. Before merging, such a unit is dropped (its peaks become outliers) when its template differs
-from a first-pass unit's nearby by less than ``FRAGMENT_MAX_DIFF``, or when its template's peak is
-under ``SMALL_UNIT_MIN_SNR`` times the noise level (a few noise crossings average to a template
-that still passes ``min_template_snr``).
+own. Before merging, such a unit joins the first-pass unit nearby whose template differs from its own by
+less than ``FRAGMENT_MAX_DIFF`` (the most similar one), or is dropped (its peaks become outliers) when its
+template's peak is under ``SMALL_UNIT_MIN_SNR`` times the noise level (a few noise crossings average to
+a template that still passes ``min_template_snr``). The fragment's peaks are the unit's spikes that
+HDBSCAN left out; they join it without the refractory test, which a few dozen peaks cannot pass or fail.
 
 Why not SpikeInterface's ``auto_merge_units``: it implements the same tests, but it first
 compiles numba kernels (template similarity, correlograms), 10-18 s in every new process,
@@ -96,21 +97,22 @@ def respects_refractory_period(train_a, train_b, window: int, total_samples: int
 
 def curate_units(templates, peaks: np.ndarray, labels: np.ndarray, noise_levels: np.ndarray, *, first_small_label: int,
                  max_template_diff: float, total_samples: int, dead_time_ms: float) -> np.ndarray:
-    """Stage 6: the second pass's fragments and faint units dropped (:func:`drop_fragment_units`), then
+    """Stage 6: the second pass's fragments joined to their first-pass unit and its faint units dropped
+    (:func:`fold_fragment_units`), then
     over-split units merged (:func:`merge_over_split_units`). ``templates``: the mean templates of ``labels``'
     units; ``noise_levels``: per channel, in the templates' units."""
-    labels = drop_fragment_units(templates, labels, noise_levels, first_small_label)
+    labels = fold_fragment_units(templates, labels, noise_levels, first_small_label)
     kept = [u for u in templates.unit_ids if np.any(labels == u)]
     if len(kept) < len(templates.unit_ids):
         templates = templates.select_units(kept)
     return merge_over_split_units(templates, peaks, labels, max_template_diff, total_samples, dead_time_ms)
 
 
-def drop_fragment_units(templates, labels: np.ndarray, noise_levels: np.ndarray, first_small_label: int) -> np.ndarray:
-    """``labels`` where the second pass's units (labels from ``first_small_label`` on) are outliers (-1) when
-    their template is within FRAGMENT_MAX_DIFF of a first-pass unit's (main channels within MAX_DISTANCE_UM)
-    or peaks under SMALL_UNIT_MIN_SNR noise levels. ``templates``: the mean templates of ``labels``' units
-    (unit id = label)."""
+def fold_fragment_units(templates, labels: np.ndarray, noise_levels: np.ndarray, first_small_label: int) -> np.ndarray:
+    """``labels`` where each of the second pass's units (labels from ``first_small_label`` on) whose template is
+    within FRAGMENT_MAX_DIFF of a first-pass unit's (main channels within MAX_DISTANCE_UM) joins the most
+    similar such unit, and those that peak under SMALL_UNIT_MIN_SNR noise levels become outliers (-1).
+    ``templates``: the mean templates of ``labels``' units (unit id = label)."""
     unit_ids = np.asarray(templates.unit_ids)
     small = np.flatnonzero(unit_ids >= first_small_label)
     first = np.flatnonzero(unit_ids < first_small_label)
@@ -127,11 +129,10 @@ def drop_fragment_units(templates, labels: np.ndarray, noise_levels: np.ndarray,
             out[labels == unit_ids[i]] = -1
             continue
         near = [j for j in first if main is None or np.linalg.norm(main[i] - main[j]) <= MAX_DISTANCE_UM]
-        for j in near:
-            union = support[i] | support[j]
-            if template_difference(dense[i][:, union], dense[j][:, union], max_lag) < FRAGMENT_MAX_DIFF:
-                out[labels == unit_ids[i]] = -1
-                break
+        differences = [template_difference(dense[i][:, support[i] | support[j]], dense[j][:, support[i] | support[j]],
+                                           max_lag) for j in near]
+        if differences and min(differences) < FRAGMENT_MAX_DIFF:
+            out[labels == unit_ids[i]] = unit_ids[near[int(np.argmin(differences))]]
     return out
 
 

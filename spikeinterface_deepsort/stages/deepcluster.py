@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from ..learning.distributed import broadcast_object, gather_in_order, is_distributed, is_main_process, rank, shard, world_size
-from ..learning.models import SnippetClassifier, SnippetEncoder
+from ..learning.models import PCAEncoder, SnippetClassifier, SnippetEncoder
 from .snippets import SnippetDataset, SnippetStore
 from ..learning.torch_utils import torch_generator
 from ..learning.training import fit, load_checkpoint, predict, save_atomic
@@ -82,6 +82,14 @@ def raw_pca_features(store: SnippetStore, indices: np.ndarray, seed: int, n_comp
     flat = np.asarray(store.snippets[indices], dtype=np.float32).reshape(len(indices), -1) / store.scale
     n_components = int(min(n_components, flat.shape[1], max(len(indices) - 1, 1)))
     return PCA(n_components=n_components, random_state=seed).fit_transform(flat)
+
+
+def fit_pca_encoder(store: SnippetStore, indices: np.ndarray, n_components: int, seed: int) -> PCAEncoder:
+    """PCA of the training snippets as the network would see them ((channels, time), scaled), as an encoder."""
+    flat = np.asarray(store.snippets[indices], dtype=np.float32).transpose(0, 2, 1).reshape(len(indices), -1)
+    n_components = int(min(n_components, flat.shape[1], max(len(indices) - 1, 1)))
+    pca = PCA(n_components=n_components, random_state=seed).fit(flat / store.scale)
+    return PCAEncoder(torch.from_numpy(pca.mean_), torch.from_numpy(pca.components_))
 
 
 def cluster_pseudo_labels(features: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -201,13 +209,14 @@ CHECKPOINT = "deepcluster_checkpoint.pt"
 def run_deepcluster(store: SnippetStore, *, folder: Path, num_channels: int, max_training_peaks: int,
                     embedding_dim: int, cluster_factor: float, kmeans_runs: int, max_rounds: int,
                     steps_per_round: int, nmi_stop: float, batch_size: int, learning_rate: float,
-                    stochastic_embedding: bool, augment: bool,
+                    stochastic_embedding: bool, augment: bool, features: str,
                     device: torch.device, seed: int, pseudo_labels: str = "kmeans", progress: bool = True,
                     resume: bool = False) -> DeepClusterResult:
     """Train the snippet encoder DeepCluster-style; see the module docstring.
 
     Under torchrun every rank calls this; rank 0 clusters, writes the checkpoint and the
-    history, and the others follow its labels and decisions. ``pseudo_labels="isosplit"`` is
+    history, and the others follow its labels and decisions. ``features="pca"`` trains nothing: the
+    result's model is the training snippets' PCA (``fit_pca_encoder``). ``pseudo_labels="isosplit"`` is
     ``stages.units.run_isosplit_rounds``: the callers choose it, this function refuses it.
     """
     if pseudo_labels != "kmeans":
@@ -217,6 +226,8 @@ def run_deepcluster(store: SnippetStore, *, folder: Path, num_channels: int, max
     if main:
         folder.mkdir(parents=True, exist_ok=True)
     train_indices = choose_training_peaks(len(store), max_training_peaks, np.random.default_rng(seed))
+    if features == "pca":  # the baseline: no network is trained, the units stage clusters the snippets' PCA
+        return DeepClusterResult(fit_pca_encoder(store, train_indices, embedding_dim, seed).to(device), train_indices)
     k = number_of_clusters(num_channels, len(train_indices), cluster_factor)
     torch.manual_seed(seed)
     encoder_kwargs = {"in_channels": store.n_channels, "n_samples": store.n_samples, "embedding_dim": embedding_dim}

@@ -87,12 +87,58 @@ def _hdbscan(min_cluster_size: int) -> hdbscan.HDBSCAN:
                            core_dist_n_jobs=1)
 
 
+# Chosen on the dev draws' clustering-only scores (docs/defaults.md): with 0.8 and 1x the 95th percentile, few
+# outliers were assigned (their neighbours lie farther than a unit's own do: they are its sparse edge).
+ASSIGN_NEIGHBOURS = 10
+ASSIGN_AGREEMENT = 0.5
+ASSIGN_QUANTILE = 0.95
+ASSIGN_RADIUS_FACTOR = 3.0
+
+
+class OutlierAssigner:
+    """HDBSCAN's outliers given to a unit where the learned features say they belong to it: at least
+    ASSIGN_AGREEMENT of their ASSIGN_NEIGHBOURS nearest unit peaks (training peaks with a unit) carry one unit,
+    and their mean distance to them is within ASSIGN_RADIUS_FACTOR x that unit's spread (ASSIGN_QUANTILE of
+    its members' mean distance to their own neighbours). Leaf selection leaves a unit's sparser edge as
+    outliers (up to a third of a unit's peaks on the dense hybrids); far-off noise crossings stay outliers.
+    Why not HDBSCAN's soft clustering (``all_points_membership_vectors``): it gives every outlier some
+    membership, noise included, and costs a pass over all pairs of clusters per point."""
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray):
+        from sklearn.neighbors import NearestNeighbors
+
+        kept = labels >= 0
+        self.labels = labels[kept]
+        self.k = int(min(ASSIGN_NEIGHBOURS, max(kept.sum() - 1, 1)))
+        self.neighbours = NearestNeighbors(n_neighbors=self.k + 1).fit(features[kept])
+        distances, _ = self.neighbours.kneighbors(features[kept])
+        spread = distances[:, 1:].mean(axis=1)  # column 0 is the peak itself
+        self.radius = np.zeros(int(self.labels.max()) + 1 if len(self.labels) else 1)
+        for unit in np.unique(self.labels):
+            self.radius[unit] = np.quantile(spread[self.labels == unit], ASSIGN_QUANTILE)
+
+    def assign(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        out = labels.copy()
+        outliers = np.flatnonzero(labels < 0)
+        if len(outliers) == 0 or len(self.labels) <= self.k:
+            return out
+        distances, index = self.neighbours.kneighbors(features[outliers], n_neighbors=self.k)
+        votes = self.labels[index]
+        unit = np.array([np.bincount(row).argmax() for row in votes])
+        share = (votes == unit[:, None]).mean(axis=1)
+        ok = (share >= ASSIGN_AGREEMENT) & (distances.mean(axis=1) <= ASSIGN_RADIUS_FACTOR * self.radius[unit])
+        out[outliers[ok]] = unit[ok]
+        return out
+
+
 EMBEDDING_CHUNK = 50_000  # peaks embedded and assigned at a time: memory stays flat on long recordings
 
 
 def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position_weight: float, min_cluster_size: int,
-                    small_unit_size: int, batch_size: int, noise_seed: int | None, device) -> tuple[np.ndarray, int]:
-    """Fit units on the training peaks, then assign every other peak chunk by chunk (-1 = outlier).
+                    small_unit_size: int, assign_outliers: bool, batch_size: int, noise_seed: int | None,
+                    device) -> tuple[np.ndarray, int]:
+    """Fit units on the training peaks, then assign every other peak chunk by chunk (-1 = outlier); with
+    ``assign_outliers``, HDBSCAN's outliers that sit among one unit's peaks join it (``OutlierAssigner``).
     Returns the labels and the first label of the units the second pass formed (``small_unit_size``;
     one past the last label when it formed none): those hold training peaks only.
 
@@ -112,6 +158,11 @@ def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position
         finder, train_labels = fit_units(train_embedding, train_locations, position_weight=position_weight,
                                          min_cluster_size=min_cluster_size, small_unit_size=small_unit_size)
         first_small_label = int(finder.clusterer.labels_.max()) + 1
+    assigner = None
+    if finder is not None and assign_outliers:
+        train_features = finder.features(train_embedding, train_locations)
+        assigner = OutlierAssigner(train_features, train_labels)
+        train_labels = assigner.assign(train_features, train_labels)
     labels = np.full(len(store), -1, dtype=np.int64)
     labels[trained.train_indices] = train_labels
     others = np.setdiff1d(np.arange(len(store)), trained.train_indices)
@@ -124,6 +175,8 @@ def label_all_peaks(trained: DeepClusterResult, store: SnippetStore, *, position
                                              isosplit_features(embedding, store.locations[index], reference))
         else:
             labels[index] = finder.predict(embedding, store.locations[index])
+            if assigner is not None:
+                labels[index] = assigner.assign(finder.features(embedding, store.locations[index]), labels[index])
     return labels, first_small_label
 
 ISOSPLIT_MIN_CLUSTER = 10  # SpikeInterface's iterative-isosplit default: a 0.3-Hz unit's 27 spikes still form one
@@ -184,7 +237,7 @@ def run_isosplit_rounds(store: SnippetStore, *, folder, num_channels: int, max_t
     """DeepCluster whose clustering step is ISO-SPLIT (``pseudo_labels="isosplit"``): train the CNN on the
     current clusters, embed, merge the clusters with ISO-SPLIT on the embedding and the positions
     (``merge_clusters``); the last round's clusters are the units. ``initial_labels`` (one per peak of
-    ``store``, -1: none; ``iterative_isosplit_labels``) are round 0's clusters. Single process, no
+    ``store``, -1: none; ``spikeinterface_clustering_labels``) are round 0's clusters. Single process, no
     resume: a resumed sort reruns this stage."""
     train_indices = choose_training_peaks(len(store), max_training_peaks, np.random.default_rng(seed))
     labels = drop_small_clusters(np.asarray(initial_labels)[train_indices])
@@ -225,13 +278,15 @@ def propagate_labels(train_features: np.ndarray, train_labels: np.ndarray, featu
     return neighbours.predict(features).astype(np.int64)
 
 
-def iterative_isosplit_labels(recording, peaks: np.ndarray, noise_levels: np.ndarray | None, seed: int,
-                              job_kwargs: dict | None = None) -> np.ndarray:
-    """Round 0 of ``pseudo_labels="isosplit"``: SpikeInterface's iterative-isosplit clustering of the peaks
-    (its own SVD features, splits and template merges, default settings), one label per peak (-1: none)."""
+def spikeinterface_clustering_labels(recording, peaks: np.ndarray, noise_levels: np.ndarray | None, *, method: str,
+                                     seed: int, job_kwargs: dict | None = None) -> np.ndarray:
+    """SpikeInterface's own clustering ``method`` ("iterative-isosplit", "iterative-hdbscan") of the peaks, with its
+    default settings (its own SVD features, splits and template merges): one label per peak (-1: none). It is the
+    ``clustering`` beside DeepCluster, and round 0 of ``pseudo_labels="isosplit"``."""
     from spikeinterface.sortingcomponents.clustering import find_clusters_from_peaks
 
-    _, labels = find_clusters_from_peaks(recording, peaks, method="iterative-isosplit",
+    _, labels = find_clusters_from_peaks(recording, peaks, method=method,
                                          method_kwargs=dict(noise_levels=noise_levels, seed=seed, verbose=False),
                                          job_kwargs=dict(job_kwargs or {}))[:2]
     return np.asarray(labels, dtype=np.int64)
+

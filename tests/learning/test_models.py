@@ -22,3 +22,13 @@ def test_reset_head_gives_a_fresh_head_of_the_new_size():
     model.reset_head(6)
     assert model.head is not old and model.head.out_features == 6
     assert model(torch.randn(2, 4, 40)).shape == (2, 6)
+
+
+def test_pca_encoder_projects_the_centred_flattened_snippets():
+    from spikeinterface_deepsort.learning.models import PCAEncoder
+
+    mean, components = torch.randn(12), torch.linalg.qr(torch.randn(12, 3))[0].T  # 3 orthonormal rows
+    encoder = PCAEncoder(mean, components)
+    snippets = torch.randn(5, 3, 4)  # (batch, channels, time)
+    assert encoder.embedding_dim == 3
+    torch.testing.assert_close(encoder.embed(snippets), (snippets.reshape(5, 12) - mean) @ components.T)

@@ -133,3 +133,19 @@ def test_model_loads_from_its_constructor_arguments(tmp_path, sorter_folder):
     store = SnippetStore.load(output / "snippets")
     assert load_trained_model(output / "deepcluster").encoder.in_channels == store.n_channels
     assert load_trained_model(tmp_path / "nothing here") is None
+
+
+def test_pca_features_train_nothing_and_embed_as_the_snippets_principal_components(tmp_path):
+    from sklearn.decomposition import PCA
+
+    from spikeinterface_deepsort.learning.models import PCAEncoder
+    from spikeinterface_deepsort.stages.deepcluster import embed_snippets
+
+    store, _ = _store(tmp_path)
+    result = _run(store, tmp_path / "dc", features="pca", embedding_dim=6)
+    assert isinstance(result.model, PCAEncoder) and result.history == []
+    assert not (tmp_path / "dc" / "deepcluster_checkpoint.pt").exists()
+    embedding = embed_snippets(result.model, store, np.arange(len(store)), 64, torch.device("cpu"))
+    flat = np.asarray(store.snippets, dtype=np.float32).transpose(0, 2, 1).reshape(len(store), -1) / store.scale
+    expected = PCA(n_components=6, random_state=0).fit(flat[result.train_indices]).transform(flat)
+    np.testing.assert_allclose(embedding, expected, atol=1e-3 * np.abs(expected).max())

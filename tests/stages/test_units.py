@@ -71,7 +71,8 @@ def trained(sorter_folder):
 
 def test_every_peak_is_labelled(trained, monkeypatch):
     result, store = trained
-    options = dict(position_weight=1.0, min_cluster_size=30, small_unit_size=0, batch_size=256, noise_seed=None, device=CPU)
+    options = dict(position_weight=1.0, min_cluster_size=30, small_unit_size=0, assign_outliers=False, batch_size=256,
+                   noise_seed=None, device=CPU)
     labels, _ = label_all_peaks(result, store, **options)
     assert labels.shape == (len(store),) and labels.dtype == np.int64
     assert labels.min() >= -1 and len(np.unique(labels[labels >= 0])) >= 2
@@ -88,6 +89,27 @@ def test_every_peak_is_labelled(trained, monkeypatch):
     # In chunks of any size: the same labels (memory stays flat on long recordings).
     monkeypatch.setattr(units, "EMBEDDING_CHUNK", 97)
     np.testing.assert_array_equal(label_all_peaks(given, store, **options)[0], labels)
+    # With the outliers assigned: HDBSCAN's units keep their peaks, and some outliers join them.
+    assigned, _ = label_all_peaks(given, store, **(options | dict(assign_outliers=True)))
+    np.testing.assert_array_equal(assigned[labels >= 0], labels[labels >= 0])
+    assert (assigned >= 0).sum() > (labels >= 0).sum()
+
+
+def test_outliers_join_the_unit_they_sit_in_and_far_ones_stay_out():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0]])
+    features = np.concatenate([rng.normal(c, 1.0, (300, 2)) for c in centres])
+    labels = np.repeat([0, 1], 300)
+    assigner = units.OutlierAssigner(features, labels)
+    edge = np.array([[2.5, 0.0], [7.8, 0.5]])  # each unit's sparse edge
+    between = np.array([[5.0, 0.0]])  # as near one unit as the other, far from both
+    far = np.array([[0.0, 40.0]])  # a noise crossing
+    query = np.concatenate([edge, between, far])
+    out = assigner.assign(query, np.full(len(query), -1))
+    np.testing.assert_array_equal(out[:2], [0, 1])
+    assert out[3] == -1
+    # Peaks that already have a unit keep it.
+    np.testing.assert_array_equal(assigner.assign(features[:5], labels[:5]), labels[:5])
 
 
 # pseudo_labels="isosplit"
@@ -175,8 +197,8 @@ def test_label_all_peaks_uses_the_rounds_clusters_and_propagates_the_rest(tmp_pa
     embedding = np.eye(3)[truth] * 10 + rng.normal(0, 0.1, (len(truth), 3))
     monkeypatch.setattr(units, "embed_snippets", lambda model, store, index, *args, **kwargs: embedding[index])
     trained = DeepClusterResult(None, train, embedding=embedding[train], labels=truth[train])
-    out, _ = label_all_peaks(trained, store, position_weight=1.0, min_cluster_size=30, small_unit_size=0, batch_size=64, noise_seed=None,
-                          device=torch.device("cpu"))
+    out, _ = label_all_peaks(trained, store, position_weight=1.0, min_cluster_size=30, small_unit_size=0,
+                             assign_outliers=True, batch_size=64, noise_seed=None, device=torch.device("cpu"))
     np.testing.assert_array_equal(out, truth)
 
 
@@ -198,8 +220,35 @@ def test_real_isosplit_merges_pieces_of_one_group_and_keeps_groups_apart():
     assert len(np.unique(out[:200])) == 1 and len(np.unique(out[200:])) == 1 and out[0] != out[-1]
 
 
-def test_units_module_exposes_the_round_zero_clustering():
-    assert callable(units.iterative_isosplit_labels)
+@pytest.mark.parametrize("method", ["iterative-hdbscan", "iterative-isosplit"])
+def test_spikeinterface_clustering_labels_every_peak_and_finds_the_units(small_case, method):
+    from spikeinterface.preprocessing import bandpass_filter, whiten
+    from spikeinterface.sortingcomponents.peak_detection import detect_peaks
+
+    recording, gt = small_case
+    rec = whiten(bandpass_filter(recording), dtype="float32", seed=0)
+    job_kwargs = dict(n_jobs=1, progress_bar=False)
+    peaks = detect_peaks(rec, method="locally_exclusive", method_kwargs=dict(detect_threshold=5), job_kwargs=job_kwargs)
+    labels = units.spikeinterface_clustering_labels(rec, peaks, None, method=method, seed=0, job_kwargs=job_kwargs)
+    assert labels.shape == (len(peaks),) and labels.dtype == np.int64
+    # Each true unit's peaks (within 0.4 ms of one of its spikes) mostly fall in one cluster that holds
+    # mostly them: recall and precision of the unit's main cluster.
+    truth = gt.to_spike_vector()
+    after = np.searchsorted(truth["sample_index"], peaks["sample_index"]).clip(1, len(truth) - 1)
+    nearest = np.where(np.abs(truth["sample_index"][after - 1].astype(int) - peaks["sample_index"])
+                       < np.abs(truth["sample_index"][after].astype(int) - peaks["sample_index"]), after - 1, after)
+    close = np.abs(truth["sample_index"][nearest].astype(int) - peaks["sample_index"]) <= 12
+    unit_of_peak = np.where(close, truth["unit_index"][nearest], -1)
+    scores = []
+    for u in range(len(gt.unit_ids)):
+        mine = (unit_of_peak == u) & (labels >= 0)
+        if not mine.any():  # not detected, or every peak of it left out
+            scores.append(0.0)
+            continue
+        main = np.bincount(labels[mine]).argmax()
+        both = (mine & (labels == main)).sum()
+        scores.append(min(both / (unit_of_peak == u).sum(), both / ((labels == main) & close).sum()))
+    assert np.median(scores) > 0.6, scores
 
 
 def test_small_units_among_the_outliers_get_their_own_labels_in_the_second_pass():
