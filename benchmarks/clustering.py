@@ -10,7 +10,7 @@ no motion correction, also on drift draws), save the result once, detect peaks o
   deepcluster-pca      the same method with features="pca": the raw snippets' principal components in place
                        of the learned embedding, every other step the same (what the network adds)
   deepcluster-uncurated  the method as it was before session 17: HDBSCAN's units as they are (curate=False,
-                       assign_outliers=False)
+                       assign_outliers=False, local_split=False)
   iterative-hdbscan    spykingcircus2's clustering method in SpikeInterface 0.105.3
   iterative-isosplit   lupin's and tridesclous2's (both call it, with their own settings of its
                        window and radii; here with the method's defaults, as the others)
@@ -62,7 +62,7 @@ METHODS = ["deepcluster", "deepcluster-pca", "deepcluster-uncurated", "deepclust
            "deepcluster-isosplit-nodropout", "iterative-hdbscan", "iterative-isosplit", "pca+position+hdbscan",
            "ceiling"]
 VARIANTS = {"deepcluster-pca": ("deepcluster", dict(features="pca")),
-            "deepcluster-uncurated": ("deepcluster", dict(curate=False, assign_outliers=False)),
+            "deepcluster-uncurated": ("deepcluster", dict(curate=False, assign_outliers=False, local_split=False)),
             "deepcluster-isosplit": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2)),
             "deepcluster-isosplit-4rounds": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=4, nmi_stop=1.0)),
             "deepcluster-isosplit-nodropout": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2,
