@@ -274,5 +274,7 @@ class RunFolder:
             yield
         seconds = time.perf_counter() - t0
         durations[name] = round(seconds, 3)
-        path.write_text(json.dumps(durations, indent=2))
+        tmp = path.with_name("stages.tmp.json")
+        tmp.write_text(json.dumps(durations, indent=2))
+        os.replace(tmp, path)  # killed while writing, a run must still find the durations it resumes with
         logger.info("stage %s: done in %.1f s", name, seconds)

@@ -48,6 +48,30 @@ def test_stage_timer_and_log(tmp_path):
     assert "stage snippets: done" in (tmp_path / LOG_NAME).read_text()
 
 
+def test_stage_durations_survive_a_run_killed_while_writing_them(tmp_path, monkeypatch):
+    """stages.json is replaced whole: a kill mid-write (here: the replace failing) leaves the previous file,
+    which a resumed run reads (a truncated one made resume_sorting fail with a JSONDecodeError)."""
+    import os
+
+    run = RunFolder(tmp_path)
+    with run.stage("detection"):
+        pass
+    before = (tmp_path / "stages.json").read_text()
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        with run.stage("snippets"):
+            pass
+    monkeypatch.undo()
+    assert (tmp_path / "stages.json").read_text() == before
+    with RunFolder(tmp_path, resume=True).stage("snippets"):
+        pass
+    assert set(json.loads((tmp_path / "stages.json").read_text())) == {"detection", "snippets"}
+
+
 def test_empty_sorting_is_saved_with_a_warning(tmp_path):
     recording = sic.generate_recording(num_channels=2, durations=[1.0])
     with pytest.warns(UserWarning, match="too quiet"):
