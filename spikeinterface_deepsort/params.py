@@ -200,7 +200,7 @@ SORTER_PARAMS = ParamSchema(
         # splitting
         Param("local_split", True, (bool,), "After the units are formed, each one is split again where SpikeInterface's local split (iterative-hdbscan's: HDBSCAN on 3 SVD components of the unit's peaks on the channels they share, recursively up to 3 levels) finds several clusters; curation then merges pieces that are one neuron. Parts a unit the learned embedding holds together when a small neighbour shares its channels.", "splitting"),
         # curation
-        Param("merge_max_template_diff", 0.3, _NUMBER, "Curation before matching: nearby units (main channels within 50 µm) whose templates differ by less than this (normalised L1, SpikeInterface's definition) and whose spike trains share one refractory period are merged, most similar first; 0 switches merging off.", "curation", minimum=0.0, maximum=1.0),
+        Param("merge_max_template_diff", 0.3, _NUMBER, "Curation before matching: nearby units (main channels within 50 µm) whose templates differ by less than this (normalised L1, SpikeInterface's definition, after taking off the difference that the noise of their spike counts alone gives two estimates of one template) and whose spike trains share one refractory period are merged, most similar first; 0 switches merging off.", "curation", minimum=0.0, maximum=1.0),
         # matching
         Param("matching_method", "circus-omp", (str,), "SpikeInterface template matching engine used to find all spikes, overlapping ones included; 'none' keeps the clustered peaks only.", "matching", choices=("circus-omp", "tdc-peeler", "wobble", "nearest", "none")),
         Param("template_ms_before", 1.0, _NUMBER, "Template start before the peak, in ms.", "matching", strictly_positive=True),

@@ -8,6 +8,7 @@ from spikeinterface.core.base import base_peak_dtype
 from spikeinterface_deepsort.stages.curation import (
     cross_coincidences,
     curate_units,
+    difference_noise_variance,
     fold_fragment_units,
     merge_over_split_units,
     respects_refractory_period,
@@ -153,3 +154,37 @@ def test_curation_folds_fragments_then_merges_over_split_units():
     out = curate_units(templates, peaks, labels, np.ones(4), first_small_label=2, max_template_diff=0.3,
                        total_samples=int(N_SAMPLES), dead_time_ms=1.0)
     assert set(out) == {0}  # the halves merged, the piece joined them
+
+
+def _mean_of_noisy_spikes(rng, shape: np.ndarray, count: int) -> np.ndarray:
+    """The mean of ``count`` spikes of ``shape`` in unit Gaussian noise: a template as a sorter estimates it."""
+    return shape + rng.normal(0.0, 1.0, size=(count, *shape.shape)).mean(axis=0)
+
+
+def test_the_noise_of_few_spikes_is_taken_off_the_template_difference():
+    # A unit 2 noise levels deep on its main channel, cut by the clustering into a large unit and a piece of 20
+    # spikes: their two mean templates differ by noise alone more than the 0.3 threshold, but not once the noise of
+    # their spike counts is discounted; two different units estimated from as many spikes stay different.
+    rng = np.random.default_rng(4)
+    train = _train(rng, 15.0)
+    piece = np.zeros(len(train), bool)
+    piece[rng.choice(len(train), size=20, replace=False)] = True
+    n_large = int((~piece).sum())
+
+    def unit(gains):
+        return 2.0 * np.stack([g * _waveform(0.0, 3.0) for g in gains], axis=1)
+
+    shape, other = unit([1.0, 0.6, 0.3, 0.15]), unit([0.15, 0.3, 0.6, 1.0])
+    large, small = _mean_of_noisy_spikes(rng, shape, n_large), _mean_of_noisy_spikes(rng, shape, 20)
+    support = np.ones(4)
+    assert template_difference(large, small, 6) > 0.3
+    assert template_difference(large, small, 6, difference_noise_variance(np.ones(4), support, support, n_large, 20)) < 0.2
+    a, b = _mean_of_noisy_spikes(rng, shape, n_large), _mean_of_noisy_spikes(rng, other, n_large)
+    far_apart = template_difference(a, b, 6, difference_noise_variance(np.ones(4), support, support, n_large, n_large))
+    assert far_apart == template_difference(a, b, 6) > 0.4  # far above the noise: nothing is taken off
+    # In the merge: the piece joins its unit when the noise levels are given, not without them.
+    peaks, labels = _peaks([train[~piece], train[piece]])
+    templates = _templates([large, small])
+    assert len(np.unique(merge_over_split_units(templates, peaks, labels, 0.3, int(N_SAMPLES)))) == 2
+    merged = merge_over_split_units(templates, peaks, labels, 0.3, int(N_SAMPLES), noise_levels=np.ones(4))
+    assert len(np.unique(merged)) == 1
