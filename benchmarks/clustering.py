@@ -20,6 +20,8 @@ no motion correction, also on drift draws), save the result once, detect peaks o
                        ("rounds": round 0 is the clusters before any training)
   deepcluster-isosplit-4rounds  the same, 4 rounds whatever the NMI between rounds (nmi_stop=1)
   deepcluster-isosplit-nodropout  deepcluster-isosplit with the embedding taken without dropout
+  deepcluster-2rounds  the default method with two k-means rounds whatever their NMI (max_rounds=2, nmi_stop=1):
+                       the second round trains on k-means clusters of the first round's embedding
   pca+position+hdbscan snippets (1 ms before, 1.5 ms after) on the 8 channels nearest the peak's,
                        PCA (10 components) scaled by their overall std, beside the peak's position
                        (centre of mass, in units of 20 um), HDBSCAN (min_cluster_size 30,
@@ -36,6 +38,10 @@ any template matching: the labelled peaks as a NumpySorting against the ground t
 benchmarks/work/clustering/<draw>/ and not recomputed unless named by ``--rerun``.
 
     python benchmarks/clustering.py [--split dev|test] [--draws NAME ...] [--methods NAME ...] [--rerun [METHOD ...]]
+                                    [--seeds N]
+
+--seeds N runs this package's methods (deepcluster and its variants) with the sorter's seeds 0..N-1 too
+("deepcluster@1": seed 1) and reports the mean over the seeds: one seed decides whole units on a draw.
 
 Writes benchmarks/results/clustering_<split>.json and .md.
 """
@@ -59,16 +65,37 @@ from _common import MATCH_DELTA_MS, N_JOBS, ground_truth_summary, label_peaks_wi
 
 WORK = _common.WORK / "clustering"
 METHODS = ["deepcluster", "deepcluster-pca", "deepcluster-uncurated", "deepcluster-isosplit", "deepcluster-isosplit-4rounds",
-           "deepcluster-isosplit-nodropout", "iterative-hdbscan", "iterative-isosplit", "pca+position+hdbscan",
-           "ceiling"]
+           "deepcluster-isosplit-nodropout", "deepcluster-2rounds", "iterative-hdbscan", "iterative-isosplit",
+           "pca+position+hdbscan", "ceiling"]
 VARIANTS = {"deepcluster-pca": ("deepcluster", dict(features="pca")),
             "deepcluster-uncurated": ("deepcluster", dict(curate=False, assign_outliers=False, local_split=False)),
             "deepcluster-isosplit": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2)),
             "deepcluster-isosplit-4rounds": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=4, nmi_stop=1.0)),
             "deepcluster-isosplit-nodropout": ("deepcluster", dict(pseudo_labels="isosplit", max_rounds=2,
-                                                                   stochastic_embedding=False))}
+                                                                   stochastic_embedding=False)),
+            "deepcluster-2rounds": ("deepcluster", dict(max_rounds=2, nmi_stop=1.0))}
 JOB_KWARGS = dict(n_jobs=N_JOBS, progress_bar=False)
 SEED = 0
+SEEDED = "@"  # "deepcluster@2": the method run with the sorter's seed 2 (--seeds)
+
+
+def is_deepcluster(method: str) -> bool:
+    return method == "deepcluster" or VARIANTS.get(method, ("",))[0] == "deepcluster"
+
+
+def with_seeds(methods: list[str], seeds: int) -> list[str]:
+    """``methods``, each of this package's methods followed by its runs with seeds 1..seeds-1 ("name@k"): one seed
+    decides whole units, so a screen of 0.01 needs several."""
+    return [name for m in methods for name in [m, *(f"{m}{SEEDED}{k}" for k in range(1, seeds) if is_deepcluster(m))]]
+
+
+def seed_mean(rows: dict, method: str, seeds: int) -> dict | None:
+    """Mean accuracy and well-detected units of ``method`` over its seeds on one draw (None: a run is missing)."""
+    runs = [rows.get(name, {}) for name in with_seeds([method], seeds)]
+    if not all("accuracy" in run for run in runs):
+        return None
+    return {"accuracy": round(float(np.mean([run["accuracy"] for run in runs])), 3),
+            "well_detected": round(float(np.mean([run["well_detected"] for run in runs])), 1)}
 
 
 def preprocess(recording, folder: Path):
@@ -138,19 +165,21 @@ def cluster(method: str, *, recording, peaks: np.ndarray, noise_levels: np.ndarr
     round's labels)."""
     from spikeinterface.sortingcomponents.clustering import find_clusters_from_peaks
 
+    method, _, seed = method.partition(SEEDED)
+    seed = int(seed or SEED)
     if method == "ceiling":
         return label_peaks_with_truth(peaks, gt, int(MATCH_DELTA_MS / 1000 * recording.get_sampling_frequency()))
     if method == "pca+position+hdbscan":
         return pca_position_hdbscan(recording, peaks)
     if method in VARIANTS:
         base, kwargs = VARIANTS[method]
-        kwargs = kwargs | dict(noise_levels=noise_levels)
+        kwargs = kwargs | dict(noise_levels=noise_levels, seed=seed)
         if start_labels is not None and start_labels.exists():  # the same call's labels, computed once
             kwargs["initial_labels"] = np.load(start_labels)
         _, labels, extra = find_clusters_from_peaks(recording, peaks, method=base, method_kwargs=kwargs,
                                                     extra_outputs=True, job_kwargs=JOB_KWARGS)
         return np.asarray(labels, dtype=np.int64), extra["round_labels"]
-    kwargs = dict(noise_levels=noise_levels) if method == "deepcluster" else dict(noise_levels=noise_levels, seed=SEED)
+    kwargs = dict(noise_levels=noise_levels, seed=seed)
     _, labels = find_clusters_from_peaks(recording, peaks, method=method, method_kwargs=kwargs, job_kwargs=JOB_KWARGS)
     return np.asarray(labels, dtype=np.int64)
 
@@ -206,34 +235,37 @@ def run_draw(draw, methods: list[str], rerun: list[str]) -> dict:
     return {"info": draw_family.describe(draw, recording, gt), "peaks": len(peaks), "rows": rows}
 
 
-def summarise(results: dict, methods: list[str]) -> dict:
+def summarise(results: dict, methods: list[str], seeds: int = 1) -> dict:
+    """Per method, over the draws: the median of its accuracy (mean over its seeds) and the well-detected total."""
     summary = {}
     for method in methods:
-        done = [r for r in results.values() if "accuracy" in r["rows"].get(method, {})]
+        done = [(r, mean) for r in results.values() if (mean := seed_mean(r["rows"], method, seeds)) is not None]
         summary[method] = {
             "draws": len(done),
-            "median_accuracy": round(float(np.median([r["rows"][method]["accuracy"] for r in done])), 3) if done else None,
-            "well_detected": sum(r["rows"][method]["well_detected"] for r in done),
-            "gt_units": sum(r["info"]["units"] for r in done)}
+            "median_accuracy": round(float(np.median([mean["accuracy"] for _, mean in done])), 3) if done else None,
+            "well_detected": round(sum(mean["well_detected"] for _, mean in done), 1),
+            "gt_units": sum(r["info"]["units"] for r, _ in done)}
     return summary
 
 
-def to_markdown(results: dict, summary: dict, methods: list[str], command: str) -> str:
+def to_markdown(results: dict, summary: dict, methods: list[str], command: str, seeds: int = 1) -> str:
+    seeded = (f" This package's methods ran with seeds 0-{seeds - 1} (`name@k`: seed k): their summary and per-draw "
+              "cells are the mean over the seeds." if seeds > 1 else "")
     lines = [f"# Clustering only, on the same peaks: {', '.join(results)}", "", f"Command: `{command}`", "",
              "Each method labels the same detected peaks (SpikeInterface preprocessing, `locally_exclusive` at 5 MAD); "
              "the labelled peaks are scored before any template matching (GroundTruthComparison, exhaustive). "
-             "Cells: mean accuracy, well-detected units (accuracy >= 0.8).", "", "## Summary", ""]
+             "Cells: mean accuracy, well-detected units (accuracy >= 0.8)." + seeded, "", "## Summary", ""]
     lines += markdown_table(["method", "draws", "median accuracy", "well detected (total)"],
                             [[m, s["draws"], s["median_accuracy"], f"{s['well_detected']}/{s['gt_units']}"]
                              for m, s in summary.items()])
     lines += ["", "## Per draw", ""]
 
-    def cell(row: dict) -> str:
-        return "failed" if "error" in row else f"{row['accuracy']}, {row['well_detected']}"
+    def cell(rows: dict, method: str) -> str:
+        mean = seed_mean(rows, method, seeds)
+        return "failed or not run" if mean is None else f"{mean['accuracy']}, {mean['well_detected']:g}"
 
     lines += markdown_table(["draw", "units", "peaks", *methods],
-                            [[name, r["info"]["units"], r["peaks"], *[cell(r["rows"].get(m, {"error": "not run"}))
-                                                                     for m in methods]]
+                            [[name, r["info"]["units"], r["peaks"], *[cell(r["rows"], m) for m in methods]]
                              for name, r in results.items()])
     for name, result in results.items():
         info = result["info"]
@@ -255,17 +287,19 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
     parser.add_argument("--rerun", nargs="*", choices=METHODS, metavar="METHOD",
                         help="recompute what already has a result: these methods, or all chosen ones without a name")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="run this package's methods with seeds 0..N-1 and report their mean (default 1)")
     args = parser.parse_args(argv)
-    rerun = [] if args.rerun is None else (args.rerun or args.methods)
+    rerun = with_seeds([] if args.rerun is None else (args.rerun or args.methods), args.seeds)
     draw_family.check_splits()
     _common.register_package()  # registers "deepcluster" with SpikeInterface
     command = _common.command_line("clustering.py", argv)
     results = {}
     for draw in draw_family.select(args.split, args.draws):
-        results[draw.name] = run_draw(draw, args.methods, rerun)
+        results[draw.name] = run_draw(draw, with_seeds(args.methods, args.seeds), rerun)
         # Written after every draw, so a long run that is stopped keeps what it finished.
-        summary = summarise(results, args.methods)
-        markdown = to_markdown(results, summary, args.methods, command)
+        summary = summarise(results, args.methods, args.seeds)
+        markdown = to_markdown(results, summary, args.methods, command, args.seeds)
         _common.write_results(f"clustering_{args.split}", {"command": command, "split": args.split, "summary": summary,
                                                            "results": results}, markdown)
     print(markdown)

@@ -35,3 +35,16 @@ def test_peaks_snippets_and_the_baselines(tmp_path, monkeypatch):
         scores[method] = _common.ground_truth_summary(gt=gt, sorting=_common.peaks_sorting(peaks, labels, 30000.0))
     assert scores["ceiling"]["accuracy"] >= scores["pca+position+hdbscan"]["accuracy"]
     assert scores["ceiling"]["redundant"] == 0  # one label per true unit
+
+
+def test_seeds_run_this_packages_methods_again_and_are_averaged():
+    assert clustering.with_seeds(["deepcluster", "deepcluster-pca", "ceiling"], 3) == [
+        "deepcluster", "deepcluster@1", "deepcluster@2", "deepcluster-pca", "deepcluster-pca@1", "deepcluster-pca@2",
+        "ceiling"]
+    rows = {"deepcluster": {"accuracy": 0.6, "well_detected": 3}, "deepcluster@1": {"accuracy": 0.7, "well_detected": 4},
+            "ceiling": {"accuracy": 0.9, "well_detected": 5}}
+    assert clustering.seed_mean(rows, "deepcluster", 2) == {"accuracy": 0.65, "well_detected": 3.5}
+    assert clustering.seed_mean(rows, "deepcluster", 3) is None  # seed 2 has not run
+    assert clustering.seed_mean(rows, "ceiling", 2) == {"accuracy": 0.9, "well_detected": 5}  # not seeded
+    summary = clustering.summarise({"a": {"info": {"units": 6}, "rows": rows}}, ["deepcluster", "ceiling"], seeds=2)
+    assert summary["deepcluster"] == {"draws": 1, "median_accuracy": 0.65, "well_detected": 3.5, "gt_units": 6}
