@@ -172,6 +172,21 @@ def _main_positions(templates, dense: np.ndarray) -> np.ndarray | None:
     return templates.probe.contact_positions[np.abs(dense).max(axis=1).argmax(axis=1)]
 
 
+def _unit_difference(a: dict, b: dict, max_lag: int, noise_levels: np.ndarray | None, drift: bool) -> float:
+    """The template difference that ``merge_over_split_units`` compares with its threshold, for two of its units
+    (template, support, count, position, presence): infinite beyond MAX_DISTANCE_UM, less DRIFT_EXTRA_DIFF for
+    units that fire in different periods (``drift``: the recording holds enough presence bins to tell)."""
+    if a["position"] is not None and np.linalg.norm(a["position"] - b["position"]) > MAX_DISTANCE_UM:
+        return np.inf
+    union = a["support"] | b["support"]
+    variance = None if noise_levels is None else difference_noise_variance(
+        np.asarray(noise_levels)[union], a["support"][union], b["support"][union], a["count"], b["count"])
+    diff = template_difference(a["template"][:, union], b["template"][:, union], max_lag, variance)
+    if drift and presence_overlap(a["presence"], b["presence"]) < MAX_PRESENCE_OVERLAP:
+        diff -= DRIFT_EXTRA_DIFF  # fragments of one drifting unit: one before, one after the move
+    return diff
+
+
 def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max_template_diff: float,
                            total_samples: int, dead_time_ms: float = 0.0,
                            noise_levels: np.ndarray | None = None) -> np.ndarray:
@@ -205,16 +220,7 @@ def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max
     }
 
     def difference(u, v) -> float:
-        a, b = state[u], state[v]
-        if a["position"] is not None and np.linalg.norm(a["position"] - b["position"]) > MAX_DISTANCE_UM:
-            return np.inf
-        union = a["support"] | b["support"]
-        variance = None if noise_levels is None else difference_noise_variance(
-            np.asarray(noise_levels)[union], a["support"][union], b["support"][union], a["count"], b["count"])
-        diff = template_difference(a["template"][:, union], b["template"][:, union], max_lag, variance)
-        if len(bins) > 3 and presence_overlap(a["presence"], b["presence"]) < MAX_PRESENCE_OVERLAP:
-            diff -= DRIFT_EXTRA_DIFF  # fragments of one drifting unit: one before, one after the move
-        return diff
+        return _unit_difference(state[u], state[v], max_lag, noise_levels, drift=len(bins) > 3)
 
     pairs = {(u, v): difference(u, v) for i, u in enumerate(unit_ids) for v in unit_ids[i + 1:]}
     pairs = {pair: d for pair, d in pairs.items() if d <= max_template_diff}
