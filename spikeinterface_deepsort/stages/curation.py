@@ -6,8 +6,8 @@ HDBSCAN's "leaf" selection keeps close units apart and so also cuts some neurons
 * their main channels are within ``MAX_DISTANCE_UM`` of each other,
 * their templates differ little: normalised L1 distance ``|a - b| / (|a| + |b|)`` on the
   union of their channels, at the best lag within ``MAX_LAG_MS`` (SpikeInterface's
-  template-similarity definition), below ``merge_max_template_diff``, once the part of
-  ``|a - b|`` that the noise of two means of so many spikes gives is taken off
+  template-similarity definition), below ``merge_max_template_diff``; where ``|a - b|`` is mostly
+  the noise that two means of so many spikes leave, that noise is taken off first
   (``difference_noise_variance``: a low-SNR unit's small piece otherwise looks like another unit), and
 * their spike trains respect one refractory period together: fewer coincidences within
   ``REFRACTORY_MS`` than ``MAX_CROSS_CONTAMINATION`` of what two independent trains give.
