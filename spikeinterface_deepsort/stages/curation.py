@@ -38,6 +38,8 @@ so that matching runs once with the final units.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 MAX_DISTANCE_UM = 50.0
@@ -187,6 +189,31 @@ def _unit_difference(a: dict, b: dict, max_lag: int, noise_levels: np.ndarray | 
     return diff
 
 
+def _distinct_together(a: dict, b: dict, max_template_diff: float, max_lag: int, noise_levels: np.ndarray | None,
+                       drift: bool) -> bool:
+    """True for two units, as clustering formed them, that fire in the same periods (or in a recording too short
+    to tell) and whose templates differ by more than ``max_template_diff``: two neurons, which no chain of merges
+    may join (fragments of a drifting unit fire in different periods, and only they may differ that much)."""
+    if drift and presence_overlap(a["presence"], b["presence"]) < MAX_PRESENCE_OVERLAP:
+        return False
+    return _unit_difference(a, b, max_lag, noise_levels, drift=False) > max_template_diff
+
+
+def _unit_states(templates, times: np.ndarray, labels: np.ndarray, bin_samples: int) -> dict:
+    """Per unit what the merge compares: its template (zero off its support), spike count, support, sorted
+    train, main channel's position and firing-time histogram (``bin_samples`` wide bins of ``times``)."""
+    dense = templates.get_dense_templates().astype(np.float64)
+    support = templates.sparsity.mask.copy()
+    main = _main_positions(templates, dense)
+    bins = np.arange(0, times.max() + 1 + bin_samples, bin_samples) if len(times) else np.arange(2)
+    return {
+        int(u): dict(template=np.where(support[i], dense[i], 0.0), count=int((labels == u).sum()), support=support[i],
+                     train=np.sort(times[labels == u]), position=None if main is None else main[i],
+                     presence=np.histogram(times[labels == u], bins)[0])
+        for i, u in enumerate(templates.unit_ids)
+    }
+
+
 def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max_template_diff: float,
                            total_samples: int, dead_time_ms: float = 0.0,
                            noise_levels: np.ndarray | None = None) -> np.ndarray:
@@ -196,7 +223,9 @@ def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max
     ``total_samples`` the recording's length in samples over all segments, ``dead_time_ms`` the
     detector's dead time (its ``exclude_sweep_ms``). With ``noise_levels`` (per channel, in the
     templates' units) the template difference of a pair discounts what the noise of their spike
-    counts gives (:func:`difference_noise_variance`).
+    counts gives (:func:`difference_noise_variance`). A merge is refused when it would join two of the
+    units as they came that fire together and differ by more than ``max_template_diff``
+    (:func:`_distinct_together`), however close the running means of their chains have come.
     """
     if max_template_diff <= 0 or len(templates.unit_ids) < 2:
         return labels
@@ -204,34 +233,28 @@ def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max
     max_lag = int(round(MAX_LAG_MS * fs / 1000.0))
     window = int(round(REFRACTORY_MS * fs / 1000.0))
     dead = min(int(round(dead_time_ms * fs / 1000.0)), window - 1)
-    unit_ids = [int(u) for u in templates.unit_ids]
-    dense = templates.get_dense_templates().astype(np.float64)
-    support = templates.sparsity.mask.copy()
-    main = _main_positions(templates, dense)
     # One time axis over segments so that coincidences never pair spikes of different segments.
     times = peaks["sample_index"].astype(np.int64) + peaks["segment_index"].astype(np.int64) * (total_samples + 10 * window)
-
-    bins = np.arange(0, times.max() + 1 + int(PRESENCE_BIN_S * fs), int(PRESENCE_BIN_S * fs)) if len(times) else np.arange(2)
-    state = {
-        u: dict(template=np.where(support[i], dense[i], 0.0), count=int((labels == u).sum()), support=support[i],
-                train=np.sort(times[labels == u]), position=None if main is None else main[i],
-                presence=np.histogram(times[labels == u], bins)[0])
-        for i, u in enumerate(unit_ids)
-    }
+    state = _unit_states(templates, times, labels, int(PRESENCE_BIN_S * fs))
+    drift = len(next(iter(state.values()))["presence"]) > 2  # enough presence bins to tell periods apart
+    original = {u: dict(unit) for u, unit in state.items()}  # merges replace a unit's entries, never change them
+    members = {u: [u] for u in state}
 
     def difference(u, v) -> float:
-        return _unit_difference(state[u], state[v], max_lag, noise_levels, drift=len(bins) > 3)
+        return _unit_difference(state[u], state[v], max_lag, noise_levels, drift=drift)
 
+    @cache
+    def distinct_together(m, n) -> bool:
+        return _distinct_together(original[m], original[n], max_template_diff, max_lag, noise_levels, drift)
+
+    unit_ids = list(state)
     pairs = {(u, v): difference(u, v) for i, u in enumerate(unit_ids) for v in unit_ids[i + 1:]}
     pairs = {pair: d for pair, d in pairs.items() if d <= max_template_diff}
     refused = set()
-    parent = {u: u for u in unit_ids}
-    while True:
-        candidates = [(d, pair) for pair, d in pairs.items() if pair not in refused]
-        if not candidates:
-            break
+    while candidates := [(d, pair) for pair, d in pairs.items() if pair not in refused]:
         _, (u, v) = min(candidates)
-        if not respects_refractory_period(state[u]["train"], state[v]["train"], window, total_samples, dead):
+        if not respects_refractory_period(state[u]["train"], state[v]["train"], window, total_samples, dead) or any(
+                distinct_together(min(m, n), max(m, n)) for m in members[u] for n in members[v]):
             refused.add((u, v))
             continue
         a, b = state[u], state.pop(v)
@@ -240,7 +263,7 @@ def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max
         a["count"], a["support"] = total, a["support"] | b["support"]
         a["train"] = np.sort(np.concatenate([a["train"], b["train"]]))
         a["presence"] = a["presence"] + b["presence"]
-        parent[v] = u
+        members[u] += members.pop(v)
         pairs = {pair: d for pair, d in pairs.items() if v not in pair}
         for w in state:
             pair = (min(u, w), max(u, w))
@@ -248,14 +271,9 @@ def merge_over_split_units(templates, peaks: np.ndarray, labels: np.ndarray, max
                 pairs[pair] = d
                 refused.discard(pair)
 
-    def root(u):
-        while parent[u] != u:
-            u = parent[u]
-        return u
-
     merged = labels.copy()
-    for u in unit_ids:
-        merged[labels == u] = root(u)
+    for u, group in members.items():
+        merged[np.isin(labels, group)] = u
     # Dense labels again: templates and sortings index units by position.
     kept = np.unique(merged[merged >= 0])
     return np.where(merged >= 0, np.searchsorted(kept, merged), -1)

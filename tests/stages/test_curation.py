@@ -188,3 +188,25 @@ def test_the_noise_of_few_spikes_is_taken_off_the_template_difference():
     assert len(np.unique(merge_over_split_units(templates, peaks, labels, 0.3, int(N_SAMPLES)))) == 2
     merged = merge_over_split_units(templates, peaks, labels, 0.3, int(N_SAMPLES), noise_levels=np.ones(4))
     assert len(np.unique(merged)) == 1
+
+
+def test_no_chain_of_merges_joins_two_neurons_that_fire_together():
+    # Two neurons at low rates (the refractory test has no power) whose templates differ by more than the
+    # threshold, and a cluster of spikes between them (a mix, or a piece of either) close to both. Merging by the
+    # running mean joined the piece to one neuron, and that mean then came within the threshold of the other.
+    rng = np.random.default_rng(5)
+    a_shape = np.stack([_waveform(0.0), 0.6 * _waveform(0.0), 0.3 * _waveform(0.0), 0.1 * _waveform(0.0)], axis=1)
+    b_shape = np.stack([0.2 * _waveform(0.0), 0.6 * _waveform(0.0), 0.9 * _waveform(0.0), 0.3 * _waveform(0.0)], axis=1)
+    between = 0.5 * (a_shape + b_shape)
+    assert template_difference(a_shape, b_shape, 6) > 0.3 > template_difference(a_shape, between, 6)
+    a, b, piece = _train(rng, 1.0), _train(rng, 1.0), _train(rng, 2.0)
+    peaks, labels = _peaks([a, piece, b])
+    merged = merge_over_split_units(_templates([a_shape, between, b_shape]), peaks, labels, 0.3, int(N_SAMPLES))
+    assert merged[labels == 0][0] != merged[labels == 2][0]  # the two neurons stay apart
+    assert len(np.unique(merged)) == 2  # the piece joins one of them
+    # The same three clusters firing one after the other (a unit drifting from one shape to the other) are one unit.
+    t = np.sort(np.concatenate([a, piece, b]))
+    thirds = np.split(t, [len(t) // 3, 2 * len(t) // 3])
+    peaks, labels = _peaks(thirds)
+    assert len(np.unique(merge_over_split_units(_templates([a_shape, between, b_shape]), peaks, labels, 0.3,
+                                                int(N_SAMPLES)))) == 1
