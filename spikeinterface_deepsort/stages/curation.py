@@ -24,12 +24,10 @@ weighted mean) is compared again, so chains of fragments join one at a time.
 Units of the outliers' second pass (``small_unit_size``) hold few peaks, and most are pieces of a
 unit the first pass formed (its spikes cut off by HDBSCAN) rather than a slow-firing neuron of its
 own. Before merging, such a unit joins the first-pass unit nearby whose template differs from its own by
-less than ``FRAGMENT_MAX_DIFF`` (the most similar one) when its template's peak is at least
-``SMALL_UNIT_MIN_SNR`` times the noise level, and is dropped (its peaks become outliers) when it is fainter
-(a few noise crossings average to a template that still passes ``min_template_snr``). A unit of its own
-shape (no first-pass unit that close) is kept down to ``OWN_SHAPE_MIN_SNR``: a slow neuron's few dozen
-spikes average to a faint template too. The fragment's peaks are the unit's spikes that HDBSCAN left out;
-they join it without the refractory test, which a few dozen peaks cannot pass or fail.
+less than ``FRAGMENT_MAX_DIFF`` (the most similar one), or is dropped (its peaks become outliers) when its
+template's peak is under ``SMALL_UNIT_MIN_SNR`` times the noise level (a few noise crossings average to
+a template that still passes ``min_template_snr``). The fragment's peaks are the unit's spikes that
+HDBSCAN left out; they join it without the refractory test, which a few dozen peaks cannot pass or fail.
 
 Why not SpikeInterface's ``auto_merge_units``: it implements the same tests, but it first
 compiles numba kernels (template similarity, correlograms), 10-18 s in every new process,
@@ -57,10 +55,6 @@ FRAGMENT_MAX_DIFF = 0.55
 # The same runs with that rule: 31 of the 36 second-pass units left that matched no true unit had a template
 # peak under 4 noise levels, and 8 of the 11 that matched one (agreement 0.54-1.0) 4.4 and more.
 SMALL_UNIT_MIN_SNR = 4.0
-# Dev draws (session 19, seeds 0-2): the second-pass units of their own shape that were slow true units peaked at
-# 2.7-3.5 noise levels (dev-3col48-lowrate's GT27 and GT29, 17-39 peaks, no first-pass unit within 0.64), those
-# made of noise crossings at 1.6-3.4.
-OWN_SHAPE_MIN_SNR = 2.5
 
 
 def presence_overlap(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
@@ -148,8 +142,7 @@ def curate_units(templates, peaks: np.ndarray, labels: np.ndarray, noise_levels:
 def fold_fragment_units(templates, labels: np.ndarray, noise_levels: np.ndarray, first_small_label: int) -> np.ndarray:
     """``labels`` where each of the second pass's units (labels from ``first_small_label`` on) whose template is
     within FRAGMENT_MAX_DIFF of a first-pass unit's (main channels within MAX_DISTANCE_UM) joins the most
-    similar such unit, or becomes outliers (-1) when it peaks under SMALL_UNIT_MIN_SNR noise levels; one of its own
-    shape is kept, or becomes outliers when it peaks under OWN_SHAPE_MIN_SNR.
+    similar such unit, and those that peak under SMALL_UNIT_MIN_SNR noise levels become outliers (-1).
     ``templates``: the mean templates of ``labels``' units (unit id = label)."""
     unit_ids = np.asarray(templates.unit_ids)
     small = np.flatnonzero(unit_ids >= first_small_label)
@@ -163,13 +156,13 @@ def fold_fragment_units(templates, labels: np.ndarray, noise_levels: np.ndarray,
     peak_snr = (np.abs(dense).max(axis=1) / np.asarray(noise_levels, np.float64)).max(axis=1)
     out = labels.copy()
     for i in small:
+        if peak_snr[i] < SMALL_UNIT_MIN_SNR:
+            out[labels == unit_ids[i]] = -1
+            continue
         near = [j for j in first if main is None or np.linalg.norm(main[i] - main[j]) <= MAX_DISTANCE_UM]
         differences = [template_difference(dense[i][:, support[i] | support[j]], dense[j][:, support[i] | support[j]],
                                            max_lag) for j in near]
-        fragment = bool(differences) and min(differences) < FRAGMENT_MAX_DIFF
-        if peak_snr[i] < (SMALL_UNIT_MIN_SNR if fragment else OWN_SHAPE_MIN_SNR):
-            out[labels == unit_ids[i]] = -1
-        elif fragment:
+        if differences and min(differences) < FRAGMENT_MAX_DIFF:
             out[labels == unit_ids[i]] = unit_ids[near[int(np.argmin(differences))]]
     return out
 
