@@ -20,6 +20,10 @@ Measured on the drifting Neuropixels case: split pairs differed by 0.32-0.54.
 
 The most similar pair merges first and the merged unit's template (the spike-count
 weighted mean) is compared again, so chains of fragments join one at a time.
+A chain's running mean can drift within the threshold of a neuron that its first member differs
+from; no merge may therefore join two units, as clustering formed them, that fire in the same periods
+and differ by more than ``merge_max_template_diff`` (on dev-linear32-bumps a 636-spike unit joined a
+neighbour's chain that way).
 
 Units of the outliers' second pass (``small_unit_size``) hold few peaks, and most are pieces of a
 unit the first pass formed (its spikes cut off by HDBSCAN) rather than a slow-firing neuron of its
