@@ -92,6 +92,17 @@ DEV = [
     # A short probe (16 rows, 300 µm) that drifts: motion correction's 'auto' rule is chosen here.
     Draw("dev-2col32-zigzag", "drift", seed=106, num_units=24, duration=90.0, probe=("columns", 2, 32),
          drift=dict(mode="zigzag")),
+    # Session 22: the kinds of the test draws that stayed more than 0.01 below the best peer (a wide Neuropixels
+    # slice with many units, the ultra-dense real-waveform hybrid, a slow-firing linear probe, a small noisy
+    # probe), each with its own seed and configuration, so that what loses there can be studied on dev.
+    Draw("dev-np96", "gt", seed=110, num_units=42, duration=60.0, probe=("neuropixels", 96, 200), noise_level=6.0,
+         firing_rates=(0.5, 15.0)),
+    Draw("dev-hybrid-kampff48", "hybrid", seed=111, num_units=20, duration=90.0, sampling_frequency=25000.0,
+         probe=("columns", 4, 48, 12.0), noise_level=10.0, waveforms="kampff"),
+    Draw("dev-linear32-lowrate", "gt", seed=112, num_units=18, duration=90.0, sampling_frequency=20000.0,
+         probe=("linear", 32), firing_rates=(0.5, 10.0)),
+    Draw("dev-2col8-lowsnr", "gt", seed=113, num_units=7, duration=120.0, sampling_frequency=25000.0,
+         probe=("columns", 2, 8), noise_level=10.0),
 ]
 # --quick runs these: one of each kind, small enough for 4 sorters in under 20 minutes on 2 cores.
 QUICK = ["reference32", "dev-tetrode", "dev-hybrid32", "dev-linear32-bumps"]
