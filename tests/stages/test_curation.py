@@ -13,6 +13,8 @@ from spikeinterface_deepsort.stages.curation import (
     merge_over_split_units,
     respects_refractory_period,
     template_difference,
+    templates_after_fold,
+    unexplained_energy,
 )
 
 FS = 30_000.0
@@ -137,10 +139,10 @@ def test_second_pass_units_join_the_first_pass_unit_that_explains_them_and_faint
         other * 0.3,                                       # 3: second pass, faint (peak 2.4 noise levels)
     ])
     labels = np.repeat([0, 1, 2, 3, -1], 12)
-    out = fold_fragment_units(templates, labels, np.ones(4), first_small_label=1)
+    out, own = fold_fragment_units(templates, labels, np.ones(4), first_small_label=1)
     np.testing.assert_array_equal(out, np.repeat([0, 0, 2, -1, -1], 12))
     # Nothing changes when the second pass formed no unit.
-    np.testing.assert_array_equal(fold_fragment_units(templates, labels, np.ones(4), first_small_label=4), labels)
+    np.testing.assert_array_equal(fold_fragment_units(templates, labels, np.ones(4), first_small_label=4)[0], labels)
 
 
 def test_curation_folds_fragments_then_merges_over_split_units():
@@ -210,3 +212,60 @@ def test_no_chain_of_merges_joins_two_neurons_that_fire_together():
     peaks, labels = _peaks(thirds)
     assert len(np.unique(merge_over_split_units(_templates([a_shape, between, b_shape]), peaks, labels, 0.3,
                                                 int(N_SAMPLES)))) == 1
+
+
+def test_templates_after_the_fold_are_the_count_weighted_means_of_the_same_spikes():
+    # The merge discounts the noise of each unit's spike count, so a unit that took in fragments must carry the
+    # template of all its spikes, not that of the first pass's share alone.
+    shape = np.stack([_waveform(0.0)] * 4, axis=1)
+    templates = _templates([shape * 8.0, shape * 4.0, shape * 6.0])
+    templates = templates.to_dense().to_sparse(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [1, 1, 1, 1]], bool))
+    labels = np.repeat([0, 1, 2, -1], [30, 10, 20, 5])
+    folded = np.repeat([0, 0, -1, -1], [30, 10, 20, 5])  # unit 1 a fragment of unit 0, unit 2 dropped as faint
+    out = templates_after_fold(templates, labels, folded)
+    np.testing.assert_array_equal(out.unit_ids, [0])
+    np.testing.assert_array_equal(out.sparsity.mask, [[True, True, True, False]])
+    dense = out.get_dense_templates()[0]
+    np.testing.assert_allclose(dense[:, 0], shape[:, 0] * 8.0 * 30 / 40, rtol=1e-6)  # the fragment is zero off its channels
+    np.testing.assert_allclose(dense[:, 1], shape[:, 1] * (8.0 * 30 + 4.0 * 10) / 40, rtol=1e-6)
+    np.testing.assert_allclose(dense[:, 2], shape[:, 2] * 4.0 * 10 / 40, rtol=1e-6)
+    assert templates_after_fold(templates, labels, labels) is templates  # nothing folded, nothing to redo
+
+
+def test_a_template_made_of_two_others_is_explained_and_a_shape_of_its_own_is_not():
+    a = np.stack([_waveform(0.0), 0.5 * _waveform(0.0), 0.2 * _waveform(0.0), 0.1 * _waveform(0.0)], axis=1)
+    b = np.stack([0.1 * _waveform(0.0), 0.3 * _waveform(0.0), 0.8 * _waveform(0.0), _waveform(0.0)], axis=1)
+    collision = 0.9 * a + np.roll(b, 5, axis=0)  # b's spike 5 samples after a's
+    assert unexplained_energy(collision, [a, b], max_lag=6, noise_energy=0.0) < 1e-3  # the roll's edges are left
+    assert unexplained_energy(collision, [a, b], max_lag=2, noise_energy=0.0) > 0.05  # the lag is out of reach
+    assert unexplained_energy(0.7 * a, [a, b], max_lag=0, noise_energy=0.0) < 1e-9  # a piece of one unit
+    narrow = np.stack([-_waveform(0.0, 2.0)] * 2 + [0.3 * _waveform(0.0, 2.0)] * 2, axis=1)
+    assert unexplained_energy(narrow, [a, b], max_lag=6, noise_energy=0.0) > 0.2
+    # What the noise of the unit's few spikes leaves is not counted as unexplained.
+    left = unexplained_energy(narrow, [a, b], max_lag=6, noise_energy=0.0)
+    energy = float((narrow ** 2).sum())
+    assert unexplained_energy(narrow, [a, b], 6, noise_energy=left * energy) == 0.0
+
+
+def test_a_slow_neuron_of_its_own_shape_is_kept_apart_and_out_of_the_merge():
+    # A second-pass unit 12 noise levels deep whose template is within FRAGMENT_MAX_DIFF of its neighbour's but not
+    # a piece, a mixture or a collision of the units around it: a slow-firing neuron, which folding would lose.
+    shape = _waveform(0.0)
+    neighbour = np.stack([shape, shape, 0.3 * shape, 0.1 * shape], axis=1) * 12.0
+    slow = np.stack([g * _waveform(0.0, 3.0) for g in (1.0, 0.4, 0.6, 0.1)], axis=1) * 12.0  # narrower, other channels
+    templates = _templates([neighbour, slow])
+    assert template_difference(slow, neighbour, 6) < 0.55
+    labels = np.repeat([0, 1], [300, 20])
+    out, own = fold_fragment_units(templates, labels, np.ones(4), first_small_label=1)
+    assert own == [1]
+    np.testing.assert_array_equal(out, labels)
+    # The same unit at 6 noise levels cannot be told from a noisy piece: it joins its neighbour.
+    faint = _templates([neighbour / 2, slow / 2])
+    out, own = fold_fragment_units(faint, labels, np.ones(4), first_small_label=1)
+    assert own == [] and set(out) == {0}
+    # Kept apart, the merge leaves it alone even where its template is within the merge's threshold.
+    rng = np.random.default_rng(3)
+    peaks, train_labels = _peaks([_train(rng, 5.0), _train(rng, 0.3)])
+    assert len(np.unique(merge_over_split_units(templates, peaks, train_labels, 0.6, int(N_SAMPLES)))) == 1
+    kept = merge_over_split_units(templates, peaks, train_labels, 0.6, int(N_SAMPLES), keep_apart=[1])
+    assert len(np.unique(kept)) == 2
