@@ -172,6 +172,7 @@ def fold_fragment_units(templates, labels: np.ndarray, noise_levels: np.ndarray,
         return labels, []
     fs = templates.sampling_frequency
     max_lag = int(round(MAX_LAG_MS * fs / 1000.0))
+    explain_lag = int(round(EXPLAIN_MAX_LAG_MS * fs / 1000.0))
     dense = templates.get_dense_templates().astype(np.float64)
     support = templates.sparsity.mask
     noise_levels = np.asarray(noise_levels, np.float64)
@@ -193,8 +194,7 @@ def fold_fragment_units(templates, labels: np.ndarray, noise_levels: np.ndarray,
             around = [j for j in first if main is None or np.linalg.norm(main[i] - main[j]) <= 2 * MAX_DISTANCE_UM]
             count = int((labels == unit_ids[i]).sum())
             noise_energy = float((noise_levels[support[i]] ** 2).sum()) * dense.shape[1] / max(count, 1)
-            lag = int(round(EXPLAIN_MAX_LAG_MS * fs / 1000.0))
-            if unexplained_energy(dense[i][:, support[i]], [dense[j][:, support[i]] for j in around], lag,
+            if unexplained_energy(dense[i][:, support[i]], [dense[j][:, support[i]] for j in around], explain_lag,
                                   noise_energy) > OWN_NEURON_MIN_UNEXPLAINED:
                 own.append(int(unit_ids[i]))
                 continue
@@ -249,6 +249,8 @@ def templates_after_fold(templates, labels: np.ndarray, folded: np.ndarray):
     noise of its units' spike counts, so template and count must describe the same spikes: with the first pass's
     template (34 spikes) but the folded count (77), a low-SNR neuron's two halves differed by 0.34 instead of 0.27
     and stayed apart (dev-2col8-lowsnr)."""
+    if np.array_equal(folded, labels):
+        return templates  # nothing folded or dropped: every unit keeps its own spikes
     unit_ids = np.asarray(templates.unit_ids)
     index = {int(u): i for i, u in enumerate(unit_ids)}
     counts = np.array([(labels == u).sum() for u in unit_ids], np.float64)
@@ -257,14 +259,12 @@ def templates_after_fold(templates, labels: np.ndarray, folded: np.ndarray):
     for i, u in enumerate(unit_ids):
         into = folded[labels == u]
         # The fold moves a unit's peaks whole, and only into first-pass units, which never move themselves.
-        if len(into) and into[0] >= 0 and into[0] != u and int(into[0]) in index:
+        if len(into) and into[0] >= 0 and into[0] != u:
             j = index[int(into[0])]
             sums[j] += sums[i]
             counts[j] += counts[i]
             mask[j] |= mask[i]
     kept = np.array([i for i, u in enumerate(unit_ids) if np.any(folded == u)], dtype=int)
-    if len(kept) == len(unit_ids) and np.array_equal(folded, labels):
-        return templates
     dense = Templates(templates_array=(sums[kept] / counts[kept, None, None]).astype(np.float32),
                       sampling_frequency=templates.sampling_frequency, nbefore=templates.nbefore,
                       channel_ids=templates.channel_ids, unit_ids=unit_ids[kept], probe=templates.probe,
